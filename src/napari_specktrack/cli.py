@@ -1,0 +1,65 @@
+"""The ``specktrack`` command line (DESIGN.md "Command line": a stable contract).
+
+Each sub-command lives in the module of the code it drives and exposes two functions::
+
+    def add_arguments(parser: argparse.ArgumentParser) -> None: ...
+    def run(args: argparse.Namespace) -> int: ...
+
+Those modules must be cheap to import (no torch, no Qt at module level) so that
+``specktrack --help`` is instant. Errors a user can cause (:class:`SpecktrackError`) are
+printed as one line naming the fix, with exit status 2; no traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from . import __version__
+from .errors import SpecktrackError
+
+#: sub-command name → (module implementing it, one-line help)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "demo": ("napari_specktrack._demo", "napari with simulated data and all widgets"),
+    "simulate": (
+        "napari_specktrack.simulate._cli",
+        "simulate a speckle-tracking acquisition with known truth",
+    ),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser with every registered sub-command."""
+    parser = argparse.ArgumentParser(
+        prog="specktrack",
+        description="Single-shot X-ray speckle-tracking imaging with deep-learning phase correction.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+    for name, (module_name, help_text) in COMMANDS.items():
+        module = importlib.import_module(module_name)
+        p = sub.add_parser(name, help=help_text, description=module.__doc__)
+        module.add_arguments(p)
+        p.set_defaults(_run=module.run)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``specktrack`` console script; returns the exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args._run(args) or 0)
+    except SpecktrackError as exc:
+        print(f"specktrack {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"specktrack {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

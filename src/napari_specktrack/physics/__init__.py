@@ -1,0 +1,1 @@
+"""Physics of the forward model: materials, wave propagation and analytic projections."""
