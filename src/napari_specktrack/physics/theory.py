@@ -52,8 +52,16 @@ def tube_chord(r: np.ndarray, outer_radius: float, inner_radius: float) -> np.nd
 def object_thickness(obj: Mapping[str, Any], y: np.ndarray, x: np.ndarray) -> np.ndarray:
     """Projected thickness (pixels) of one phantom object at points ``(y, x)`` (pixels).
 
-    ``y`` and ``x`` broadcast against each other (e.g. a column and a row vector).
+    ``y`` and ``x`` broadcast against each other (e.g. a column and a row vector, or two
+    1-D arrays of points along a line); the result has their broadcast shape.
     """
+    t = _thickness_compact(obj, np.asarray(y, dtype=float), np.asarray(x, dtype=float))
+    return np.broadcast_to(t, np.broadcast_shapes(np.shape(y), np.shape(x)))
+
+
+def _thickness_compact(obj: Mapping[str, Any], y: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """As :func:`object_thickness`, but only as large as the object needs (it broadcasts):
+    a tube along y depends on x alone, an unbounded slab is a scalar."""
     shape = obj.get("shape")
     if shape == "sphere":
         cy, cx = obj["center_yx_px"]
@@ -61,22 +69,23 @@ def object_thickness(obj: Mapping[str, Any], y: np.ndarray, x: np.ndarray) -> np
     if shape in ("cylinder", "tube"):
         axis = obj.get("axis", "y")
         if axis == "y":
-            r = x - float(obj["center_x_px"]) + 0.0 * y
+            r = x - float(obj["center_x_px"])
         elif axis == "x":
-            r = y - float(obj["center_y_px"]) + 0.0 * x
+            r = y - float(obj["center_y_px"])
         else:
             raise InputError(f"{shape} axis must be 'y' or 'x', got {axis!r}")
         if shape == "cylinder":
             return sphere_chord(np.square(r), float(obj["radius_px"]))
         return tube_chord(r, float(obj["outer_radius_px"]), float(obj["inner_radius_px"]))
     if shape == "slab":
-        t = np.full(np.broadcast_shapes(np.shape(y), np.shape(x)), float(obj["thickness_px"]))
+        t = np.asarray(float(obj["thickness_px"]))
         bounds = obj.get("bounds_yx_px")
         if bounds is not None:
             y0, y1, x0, x1 = bounds
             # pixel centres at integers: the slab covers centres with y0 - 0.5 <= y < y1 - 0.5
-            inside = (y + 0.5 >= y0) & (y + 0.5 < y1) & (x + 0.5 >= x0) & (x + 0.5 < x1)
-            t = np.where(inside, t, 0.0)
+            inside_y = (y + 0.5 >= y0) & (y + 0.5 < y1)
+            inside_x = (x + 0.5 >= x0) & (x + 0.5 < x1)
+            t = t * (inside_y & inside_x)
         return t
     if shape == "gaussian":
         cy, cx = obj["center_yx_px"]
@@ -123,6 +132,7 @@ def projected_maps(
     oversample: int = 1,
     origin_yx_px: tuple[float, float] = (0.0, 0.0),
     objects: Iterable[Mapping[str, Any]] | None = None,
+    dtype: type = np.float64,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Phase (rad) and attenuation μ·t (dimensionless, intensity) of a phantom on a grid.
 
@@ -131,23 +141,24 @@ def projected_maps(
     pixel-integrated values. ``origin_yx_px`` is the image-pixel coordinate of the first
     image pixel of the grid (negative when the grid has a margin around the image).
 
-    Returns float64 arrays ``phase_rad`` = −k ∫(δ − δ_medium) dz and
-    ``attenuation`` = ∫(μ − μ_medium) dz, so the intensity transmission is exp(−attenuation).
+    Returns arrays (``dtype``, float64 by default; the simulator uses float32 to halve its
+    memory) ``phase_rad`` = −k ∫(δ − δ_medium) dz and ``attenuation`` = ∫(μ − μ_medium) dz,
+    so the intensity transmission is exp(−attenuation).
     """
     ny, nx = shape
     s = int(oversample)
     y = origin_yx_px[0] + (np.arange(ny) + 0.5) / s - 0.5
     x = origin_yx_px[1] + (np.arange(nx) + 0.5) / s - 0.5
-    delta_t = np.zeros(shape, dtype=np.float64)  # ∫Δδ dz in pixels
-    mu_t = np.zeros(shape, dtype=np.float64)  # ∫Δμ dz in pixels·(1/m)
+    delta_t = np.zeros(shape, dtype=dtype)  # ∫Δδ dz in pixels
+    mu_t = np.zeros(shape, dtype=dtype)  # ∫Δμ dz in pixels·(1/m)
     contrast = _material_contrast(phantom, geometry.energy_keV)
     for obj in objects if objects is not None else phantom["objects"]:
         d, mu = contrast(obj)
         box = _bbox(obj)
         if box is None:
-            t = object_thickness(obj, y[:, None], x[None, :])
-            delta_t += d * t
-            mu_t += mu * t
+            t = _thickness_compact(obj, y[:, None], x[None, :])
+            delta_t += (d * t).astype(dtype)
+            mu_t += (mu * t).astype(dtype)
             continue
         y0, y1, x0, x1 = box
         iy0 = max(int(np.searchsorted(y, y0)) - 1, 0)
@@ -156,12 +167,13 @@ def projected_maps(
         ix1 = min(int(np.searchsorted(x, x1)) + 1, nx)
         if iy0 >= iy1 or ix0 >= ix1:
             continue
-        t = object_thickness(obj, y[iy0:iy1, None], x[None, ix0:ix1])
+        t = _thickness_compact(obj, y[iy0:iy1, None], x[None, ix0:ix1])
         delta_t[iy0:iy1, ix0:ix1] += d * t
         mu_t[iy0:iy1, ix0:ix1] += mu * t
     p = geometry.object_pixel_size_m
-    phase = -geometry.wavenumber_per_m * p * delta_t
-    return phase, mu_t * p
+    delta_t *= -geometry.wavenumber_per_m * p  # in place: now the phase in radians
+    mu_t *= p
+    return delta_t, mu_t
 
 
 def phase_map(

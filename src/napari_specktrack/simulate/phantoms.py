@@ -1,0 +1,312 @@
+"""Phantoms with analytic truth, described as ``phantom.json`` mappings (DESIGN.md schema).
+
+Positions and sizes are in pixels of the written images (0-based, y = row, x = column);
+materials are preset names. Every phantom is a plain dict, so the truth images can be
+recomputed from the JSON alone with :func:`napari_specktrack.physics.theory.projected_maps`.
+
+``spheres``  POM spheres packed (non-overlapping in 3-D) in a PE tube whose axis runs along y:
+             the calibration phantom of Yu et al. (their spheres are 0.2–1 mm across; here the
+             sizes scale with the field so that a 2048² frame holds 0.4–1 mm radii).
+``foam``     a polyurethane slab with non-overlapping air bubbles (closed-cell foam: many sharp
+             polymer–air interfaces with thin walls between bubbles), bubble radii 15–80 µm.
+``smooth``   a few Gaussian PMMA bumps: a phase object without sharp edges (|u| < 2 px), for
+             absolute-accuracy checks of the tracking.
+``foaming``  a time series of ``foam`` in which bubbles nucleate and grow, at 20 frames/s.
+``rotation`` a 3-D spheres-in-tube phantom; :func:`rotate_spheres` projects it at any angle
+             about the tube axis (y) for parallel-beam CT.
+
+Bubbles carry ``"void": true`` and the slab's material, so their chord is subtracted from the
+slab (``center_z_px`` records the depth that keeps them apart in 3-D; the projection does not
+need it). Because the bubbles do not overlap and lie inside the slab, the projected polymer
+thickness slab − Σ chords is never negative.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from ..errors import InputError
+from ..geometry import Geometry
+from ..physics.materials import optical_constants
+
+FRAME_RATE_HZ = 20.0  # the paper's dynamic imaging rate
+
+
+def _check_size(size_px: int) -> int:
+    if isinstance(size_px, bool) or int(size_px) != size_px or size_px < 32:
+        raise InputError(f"phantom size must be an integer ≥ 32 pixels, got {size_px!r}")
+    return int(size_px)
+
+
+def spheres_phantom(size_px: int, rng: np.random.Generator, *, n_spheres: int = 6) -> dict:
+    """POM spheres in a PE tube (axis along y) filling a ``size_px`` × ``size_px`` image."""
+    n = _check_size(size_px)
+    c = (n - 1) / 2.0
+    outer = 0.46 * n
+    inner = 0.42 * n
+    objects: list[dict[str, Any]] = [
+        {
+            "shape": "tube",
+            "axis": "y",
+            "center_x_px": c,
+            "outer_radius_px": outer,
+            "inner_radius_px": inner,
+            "material": "PE",
+        }
+    ]
+    placed: list[tuple[float, float, float, float]] = []  # (y, x, z, r)
+    radii = np.sort(rng.uniform(0.07 * n, 0.17 * n, n_spheres))[::-1]
+    gap = 0.01 * n
+    for r in radii:
+        for _ in range(2000):
+            x = rng.uniform(c - inner + r + gap, c + inner - r - gap)
+            zmax = math.sqrt(max((inner - r - gap) ** 2 - (x - c) ** 2, 0.0))
+            z = rng.uniform(-zmax, zmax)
+            y = rng.uniform(r + gap, n - 1 - r - gap)
+            if all((y - py) ** 2 + (x - px) ** 2 + (z - pz) ** 2 > (r + pr + gap) ** 2
+                   for py, px, pz, pr in placed):
+                placed.append((y, x, z, float(r)))
+                break
+    for y, x, z, r in placed:
+        objects.append(
+            {
+                "shape": "sphere",
+                "center_yx_px": [round(y, 3), round(x, 3)],
+                "center_z_px": round(z, 3),
+                "radius_px": round(r, 3),
+                "material": "POM",
+            }
+        )
+    return {"name": "spheres", "medium": "air", "objects": objects}
+
+
+def smooth_phantom(
+    size_px: int, rng: np.random.Generator, geometry: Geometry, *, max_shift_px: float = 1.5
+) -> dict:
+    """Gaussian PMMA bumps whose largest speckle displacement is ``max_shift_px`` pixels."""
+    n = _check_size(size_px)
+    sigma = 0.1 * n
+    delta = optical_constants("PMMA", geometry.energy_keV).delta
+    # |∇φ|max = k δ p t0 / σ · e^{-1/2} rad/px  →  |u|max = that / phase_gradient_per_shift
+    kdp = geometry.wavenumber_per_m * delta * geometry.object_pixel_size_m
+    t0 = max_shift_px * geometry.phase_gradient_per_shift * sigma / (kdp * math.exp(-0.5))
+    objects = []
+    for cy, cx, scale in ((0.5, 0.5, 1.0), (0.27, 0.3, 0.6), (0.72, 0.7, 0.6)):
+        jitter = rng.uniform(-0.03, 0.03, 2) * n
+        objects.append(
+            {
+                "shape": "gaussian",
+                "center_yx_px": [round(cy * n + jitter[0], 3), round(cx * n + jitter[1], 3)],
+                "sigma_px": round(sigma * (0.7 if scale < 1 else 1.0), 3),
+                "peak_thickness_px": round(t0 * scale * (0.7 if scale < 1 else 1.0), 3),
+                "material": "PMMA",
+            }
+        )
+    return {"name": "smooth", "medium": "air", "objects": objects}
+
+
+def _pack_bubbles(
+    size_px: int,
+    geometry: Geometry,
+    rng: np.random.Generator,
+    *,
+    slab_thickness_m: float,
+    radius_range_m: tuple[float, float],
+    gap_range_m: tuple[float, float],
+    porosity: float,
+    max_attempts: int,
+) -> tuple[float, list[tuple[float, float, float, float]]]:
+    """Random sequential addition of non-overlapping spheres in a slab (pixel units).
+
+    Returns the slab thickness in pixels and bubbles (y, x, z, r) with z measured from the
+    slab's mid-plane. Bubbles may extend laterally past the image (the slab is unbounded).
+    """
+    p = geometry.object_pixel_size_m
+    t_px = slab_thickness_m / p
+    rmin, rmax = (r / p for r in radius_range_m)
+    gmin, gmax = (g / p for g in gap_range_m)
+    margin = rmax
+    lo, hi = -margin, size_px - 1 + margin
+    volume = (hi - lo) ** 2 * t_px
+    # draw radii until the target porosity, largest first (denser packing)
+    radii: list[float] = []
+    vol = 0.0
+    while vol < porosity * volume and len(radii) < 200_000:
+        r = float(rmin * (rmax / rmin) ** rng.uniform())  # log-uniform radii
+        if 2 * r + 2 * gmin > t_px:
+            r = t_px / 2 - gmin
+        radii.append(r)
+        vol += 4.0 / 3.0 * math.pi * r**3
+    radii.sort(reverse=True)
+    cell = 2 * rmax + gmax
+    grid: dict[tuple[int, int, int], list[int]] = {}
+    bubbles: list[tuple[float, float, float, float]] = []
+    attempts = 0
+    for r in radii:
+        for _ in range(30):
+            attempts += 1
+            if attempts > max_attempts:
+                return t_px, bubbles
+            y, x = rng.uniform(lo, hi, 2)
+            z = rng.uniform(-t_px / 2 + r + gmin, t_px / 2 - r - gmin)
+            gap = rng.uniform(gmin, gmax)
+            key = (int(y // cell), int(x // cell), int(z // cell))
+            ok = True
+            for dy in (-1, 0, 1):
+                for dx in (-1, 0, 1):
+                    for dz in (-1, 0, 1):
+                        for j in grid.get((key[0] + dy, key[1] + dx, key[2] + dz), ()):
+                            by, bx, bz, br = bubbles[j]
+                            if (y - by) ** 2 + (x - bx) ** 2 + (z - bz) ** 2 < (r + br + gap) ** 2:
+                                ok = False
+                                break
+                        if not ok:
+                            break
+                    if not ok:
+                        break
+                if not ok:
+                    break
+            if ok:
+                grid.setdefault(key, []).append(len(bubbles))
+                bubbles.append((float(y), float(x), float(z), float(r)))
+                break
+    return t_px, bubbles
+
+
+FOAM_DEFAULTS: dict[str, Any] = {
+    "slab_thickness_m": 0.3e-3,
+    "radius_range_m": (15e-6, 80e-6),
+    "gap_range_m": (2e-6, 8e-6),
+    "porosity": 0.5,
+}
+
+
+def foam_phantom(size_px: int, rng: np.random.Generator, geometry: Geometry, **kw: Any) -> dict:
+    """A polyurethane slab full of non-overlapping air bubbles (closed-cell foam)."""
+    n = _check_size(size_px)
+    opts = {**FOAM_DEFAULTS, **kw}
+    t_px, bubbles = _pack_bubbles(n, geometry, rng, max_attempts=400_000, **opts)
+    objects: list[dict[str, Any]] = [
+        {"shape": "slab", "thickness_px": round(t_px, 3), "material": "polyurethane"}
+    ]
+    for y, x, z, r in bubbles:
+        objects.append(
+            {
+                "shape": "sphere",
+                "center_yx_px": [round(y, 3), round(x, 3)],
+                "center_z_px": round(z, 3),
+                "radius_px": round(r, 3),
+                "material": "polyurethane",
+                "void": True,
+            }
+        )
+    return {"name": "foam", "medium": "air", "objects": objects}
+
+
+def foaming_phantoms(
+    size_px: int,
+    frames: int,
+    rng: np.random.Generator,
+    geometry: Geometry,
+    *,
+    frame_rate_hz: float = FRAME_RATE_HZ,
+    **kw: Any,
+) -> dict:
+    """A foaming sequence: bubbles nucleate at random times and grow to their final size.
+
+    Growth law r(t) = r_final · √(clip((t − t_nucleation) / t_growth, 0, 1)), so radii only
+    grow and the final (non-overlapping) packing keeps every frame non-overlapping. Returns a
+    phantom dict with ``frame_rate_hz``, the per-bubble growth parameters, and ``frames``: one
+    ``{"index", "time_s", "objects"}`` entry per frame (each frame's objects are exactly what
+    its truth images are computed from).
+    """
+    if int(frames) != frames or frames < 1:
+        raise InputError(f"frames must be a positive integer, got {frames!r}")
+    final = foam_phantom(size_px, rng, geometry, **kw)
+    slab, bubbles = final["objects"][0], final["objects"][1:]
+    duration = frames / frame_rate_hz
+    growth = []
+    for b in bubbles:
+        growth.append(
+            {
+                **b,
+                "radius_px_final": b["radius_px"],
+                "nucleation_time_s": round(float(rng.uniform(-0.5 * duration, duration)), 5),
+                "growth_time_s": round(float(rng.uniform(0.3, 1.0) * duration), 5),
+            }
+        )
+    frame_list = []
+    for i in range(int(frames)):
+        t = i / frame_rate_hz
+        objs: list[dict[str, Any]] = [slab]
+        for g in growth:
+            frac = (t - g["nucleation_time_s"]) / g["growth_time_s"]
+            r = g["radius_px_final"] * math.sqrt(min(max(frac, 0.0), 1.0))
+            if r > 0.5:
+                objs.append(
+                    {
+                        "shape": "sphere",
+                        "center_yx_px": g["center_yx_px"],
+                        "radius_px": round(r, 4),
+                        "material": g["material"],
+                        "void": True,
+                    }
+                )
+        frame_list.append({"index": i, "time_s": round(t, 6), "objects": objs})
+    return {
+        "name": "foaming",
+        "medium": "air",
+        "frame_rate_hz": frame_rate_hz,
+        "growth_law": "r(t) = radius_px_final * sqrt(clip((t - nucleation_time_s) / growth_time_s, 0, 1))",
+        "objects": frame_list[-1]["objects"],
+        "bubbles": growth,
+        "frames": frame_list,
+    }
+
+
+def rotate_spheres(phantom: dict, angle_deg: float, size_px: int) -> dict:
+    """Project the 3-D spheres-in-tube phantom at ``angle_deg`` about the tube axis (y).
+
+    Sphere centres (x, z) relative to the axis at x = (size−1)/2 rotate as
+    x' = x cos θ + z sin θ; the tube is invariant. Parallel beam along z.
+    """
+    c = (size_px - 1) / 2.0
+    th = math.radians(angle_deg)
+    out = []
+    for obj in phantom["objects"]:
+        if obj["shape"] == "sphere":
+            y, x = obj["center_yx_px"]
+            z = obj.get("center_z_px", 0.0)
+            xr = c + (x - c) * math.cos(th) + z * math.sin(th)
+            out.append({**obj, "center_yx_px": [y, round(xr, 4)]})
+        else:
+            out.append(obj)
+    return {**phantom, "objects": out}
+
+
+def delta_slice(phantom: dict, row_px: float, size_px: int, energy_keV: float) -> np.ndarray:
+    """Truth δ − δ_medium on the (x, z) plane of image row ``row_px``: a CT slice, (z, x) pixels.
+
+    The slice is size × size pixels centred on the rotation axis, z (rows of the slice) along
+    the beam at angle 0. Pixel centres are sampled (no sub-pixel averaging).
+    """
+    c = (size_px - 1) / 2.0
+    zz, xx = np.mgrid[0:size_px, 0:size_px].astype(float)
+    z = zz - c
+    x = xx
+    medium = optical_constants(phantom.get("medium", "air"), energy_keV).delta
+    out = np.zeros((size_px, size_px))
+    for obj in phantom["objects"]:
+        d = optical_constants(obj["material"], energy_keV).delta - medium
+        if obj["shape"] == "tube":
+            r = np.hypot(x - obj["center_x_px"], z)
+            out += d * ((r < obj["outer_radius_px"]) & (r >= obj["inner_radius_px"]))
+        elif obj["shape"] == "sphere":
+            y0, x0 = obj["center_yx_px"]
+            z0 = obj.get("center_z_px", 0.0)
+            r2 = (x - x0) ** 2 + (z - z0) ** 2 + (row_px - y0) ** 2
+            out += d * (r2 < obj["radius_px"] ** 2)
+    return out.astype(np.float32)
