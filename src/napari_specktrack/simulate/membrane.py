@@ -95,7 +95,7 @@ def _grain_kernel(radius_px: float, shape: tuple[int, int]) -> np.ndarray:
     Each sample is the mean over 3 × 3 sub-samples, so small grains keep their volume.
     """
     ny, nx = shape
-    half = int(math.ceil(radius_px)) + 1
+    half = math.ceil(radius_px) + 1
     sub = (np.arange(3) - 1) / 3.0
     offs = np.arange(-half, half + 1)
     yy = (offs[:, None] + sub[None, :]).reshape(-1)

@@ -260,7 +260,9 @@ def foaming_phantoms(
         "name": "foaming",
         "medium": "air",
         "frame_rate_hz": frame_rate_hz,
-        "growth_law": "r(t) = radius_px_final * sqrt(clip((t - nucleation_time_s) / growth_time_s, 0, 1))",
+        "growth_law": (
+            "r(t) = radius_px_final * sqrt(clip((t - nucleation_time_s) / growth_time_s, 0, 1))"
+        ),
         "objects": frame_list[-1]["objects"],
         "bubbles": growth,
         "frames": frame_list,
