@@ -100,6 +100,13 @@ class Geometry:
         return self.pixel_size_m / self.magnification
 
     @property
+    def layer_scale_um(self) -> tuple[float, float]:
+        """napari ``scale`` (y, x) of an image layer in µm: the object-plane pixel, so that the
+        scale bar measures the sample (not the magnified shadow on the detector)."""
+        p_um = self.object_pixel_size_m * 1e6
+        return (p_um, p_um)
+
+    @property
     def effective_distance_m(self) -> float:
         """Plane-wave-equivalent propagation distance z / M in metres (Fresnel scaling)."""
         return self.distance_m / self.magnification
