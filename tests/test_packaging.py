@@ -41,3 +41,22 @@ def test_cli_help_lists_the_commands():
     help_text = build_parser().format_help()
     for name in ("demo", "simulate"):
         assert name in COMMANDS and name in help_text
+
+
+@pytest.mark.slow
+def test_built_wheel_ships_the_manifest(tmp_path):
+    """npe2 finds the manifest inside the package: the wheel must carry napari.yaml as a file."""
+    import zipfile
+
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(tmp_path), str(ROOT)],
+        check=True,
+        capture_output=True,
+    )
+    wheel = next(tmp_path.glob("napari_specktrack-*.whl"))
+    with zipfile.ZipFile(wheel) as zf:
+        manifest = zf.read("napari_specktrack/napari.yaml").decode()
+        entry_points = zf.read(next(n for n in zf.namelist() if n.endswith("entry_points.txt")))
+    assert manifest == (ROOT / "napari.yaml").read_text()
+    assert b"napari_specktrack:napari.yaml" in entry_points
+    assert b"specktrack = napari_specktrack.cli:main" in entry_points

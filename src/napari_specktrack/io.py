@@ -97,7 +97,7 @@ def write_tiff(
     os.close(fd)
     try:
         desc = json.dumps(metadata, default=_json_default) if metadata else None
-        tifffile.imwrite(tmp, data, description=desc, metadata=None)
+        tifffile.imwrite(tmp, data, description=desc, metadata=None, photometric="minisblack")
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
