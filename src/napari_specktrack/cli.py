@@ -27,6 +27,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "napari_specktrack.simulate._cli",
         "simulate a speckle-tracking acquisition with known truth",
     ),
+    "profile": (
+        "napari_specktrack.physics._profile_cli",
+        "line profile against the theoretical sphere phase",
+    ),
 }
 
 
