@@ -27,6 +27,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "napari_specktrack.simulate._cli",
         "simulate a speckle-tracking acquisition with known truth",
     ),
+    "retrieve": (
+        "napari_specktrack.retrieval._cli",
+        "phase, transmission and dark-field from speckle images",
+    ),
     "profile": (
         "napari_specktrack.physics._profile_cli",
         "line profile against the theoretical sphere phase",

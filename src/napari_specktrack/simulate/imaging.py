@@ -82,7 +82,7 @@ class SimulationConfig:
     grain_diameter_m: float = 8.6e-6
     grain_diameter_sd_m: float = 1.5e-6
     membrane_layers: float = 1.5
-    detector_psf_sigma_px: float = 1.5
+    detector_psf_sigma_px: float = 2.0
     photons_per_px: float | None = 1.0e4
     propagator: str = "fresnel"
 
