@@ -27,7 +27,7 @@ from .. import __version__
 from ..errors import CancelledError, InputError
 from ..geometry import Geometry
 from . import integrate as integ
-from .signals import correct_refraction, darkfield, transmission, window_mean
+from .signals import correct_refraction, darkfield, remove_hot_pixels, transmission, window_mean
 from .tracking import speckle_visibility, track
 
 #: visibility (std/mean) below which a reference is taken to hold no speckle
@@ -144,6 +144,7 @@ def _retrieve(
     integration: str = "frankot-chellappa",
     background: np.ndarray | None = None,
     device: str = "cpu",
+    hot_pixel_threshold: float | None = 10.0,
     progress: Callable[[int, int], None] | None = None,
     cancel: Callable[[], bool] | None = None,
 ) -> Retrieval:
@@ -161,16 +162,28 @@ def _retrieve(
     if background is not None and np.shape(background) != r.shape:
         raise InputError(f"background mask {np.shape(background)} must match the image {r.shape}")
     t0 = time.perf_counter()
+    hot = 0
+
+    def clean(img: np.ndarray) -> np.ndarray:
+        nonlocal hot
+        if hot_pixel_threshold is None:
+            return img
+        img, n = remove_hot_pixels(img, hot_pixel_threshold)
+        hot += n
+        return img
+
+    r = clean(r)
     out: dict[str, list[np.ndarray]] = {k: [] for k in (*Retrieval.FIELDS, "valid")}
     for i, frame in enumerate(frames):
         if cancel is not None and cancel():
             raise CancelledError(f"retrieval cancelled after {i} of {len(frames)} frame(s)")
+        frame = clean(frame)
         if inl is None:
             res = track(frame, r, window_px=window_px, search_px=search_px, device=device,
                         cancel=cancel)
             trans = transmission(res)
         else:
-            pi = np.maximum(inl[i], INLINE_FLOOR)
+            pi = np.maximum(clean(inl[i]), INLINE_FLOOR)
             res = track(frame / pi, r, window_px=window_px, search_px=search_px, device=device,
                         cancel=cancel)
             trans = window_mean(pi, window_px)
@@ -197,6 +210,8 @@ def _retrieve(
         "integration": integration,
         "background": "border" if background is None else "mask",
         "device": device,
+        "hot_pixel_threshold": hot_pixel_threshold,
+        "hot_pixels_replaced": hot,
         "frames": len(frames),
         "seconds": round(time.perf_counter() - t0, 3),
         "geometry": geometry.to_dict(),
@@ -212,8 +227,9 @@ def conventional(
 
     Parameters (keyword): ``window_px`` (odd, default 11), ``search_px`` (default 5),
     ``integration`` (one of ``INTEGRATION_METHODS``), ``background`` (bool mask where the
-    phase averages 0; default the image border), ``device`` ("cpu"/"cuda"), ``progress``,
-    ``cancel``.
+    phase averages 0; default the image border), ``device`` ("cpu"/"cuda"),
+    ``hot_pixel_threshold`` (zingers beyond this many robust σ from their 3 × 3 median are
+    replaced by it before tracking; None to disable), ``progress``, ``cancel``.
     """
     return _retrieve("conventional", sample, reference, None, geometry, **params)
 

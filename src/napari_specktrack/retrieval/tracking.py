@@ -32,7 +32,7 @@ import numpy as np
 from ..errors import CancelledError, InputError
 
 #: peak ZNCC below which a match is considered unreliable (flagged and in-painted)
-MIN_QUALITY = 0.2
+MIN_QUALITY = 0.4
 #: a shift further than this (px) from the 3×3 median of its neighbours is an outlier
 OUTLIER_PX = 1.0
 #: the largest search range suggest_parameters proposes (px); wider searches find false peaks
@@ -282,7 +282,9 @@ def _gather(grid, iy, ix):
 
 
 def _consistent(dx: np.ndarray, dy: np.ndarray, valid: np.ndarray) -> np.ndarray:
-    """False where a shift differs from the median of its 3×3 valid neighbours by > OUTLIER_PX."""
+    """False where a shift differs from the median of its valid 3×3 neighbours by more than
+    OUTLIER_PX, or where fewer than 3 of its 8 neighbours are valid (an isolated match in a
+    flagged region is more likely a false peak than the truth)."""
     torch = _torch()
     out = np.ones(dx.shape, bool)
     for comp in (dx, dy):
@@ -291,7 +293,14 @@ def _consistent(dx: np.ndarray, dy: np.ndarray, valid: np.ndarray) -> np.ndarray
         patches = t.unfold(0, 3, 1).unfold(1, 3, 1).reshape(*comp.shape, 9)
         med = torch.nanmedian(patches, dim=-1).values.numpy()
         out &= ~(np.abs(np.nan_to_num(comp - med)) > OUTLIER_PX)
-    return out
+    v = np.pad(valid, 1, mode="edge").astype(np.int8)
+    neighbours = sum(
+        v[1 + oy : 1 + oy + valid.shape[0], 1 + ox : 1 + ox + valid.shape[1]]
+        for oy in (-1, 0, 1)
+        for ox in (-1, 0, 1)
+        if oy or ox
+    )
+    return out & (neighbours >= 3)
 
 
 def inpaint(values: np.ndarray, valid: np.ndarray, *, max_sigma_px: float = 64.0) -> np.ndarray:

@@ -1,0 +1,152 @@
+"""The ZNCC tracker on synthetic speckle with exactly known displacements."""
+
+import numpy as np
+import pytest
+from scipy.ndimage import gaussian_filter, map_coordinates
+
+from napari_specktrack.errors import CancelledError, InputError
+from napari_specktrack.retrieval.signals import remove_hot_pixels
+from napari_specktrack.retrieval.tracking import (
+    inpaint,
+    speckle_size_px,
+    suggest_parameters,
+    track,
+)
+
+
+def speckle(n: int, sigma_px: float = 1.5, seed: int = 0, visibility: float = 0.2) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    s = gaussian_filter(rng.normal(size=(n, n)), sigma_px, mode="wrap")
+    return (1 + visibility * s / s.std()).astype(np.float32)
+
+
+def fourier_shift(img: np.ndarray, dy: float, dx: float) -> np.ndarray:
+    """img(r − u) on a periodic grid (exact sub-pixel shift of a band-limited image)."""
+    qy = np.fft.fftfreq(img.shape[0])[:, None]
+    qx = np.fft.fftfreq(img.shape[1])[None, :]
+    return np.real(np.fft.ifft2(np.fft.fft2(img) * np.exp(-2j * np.pi * (qy * dy + qx * dx))))
+
+
+@pytest.mark.parametrize("dy, dx", [(0.0, 0.0), (2.0, -3.0), (0.3, 0.7), (-1.45, 2.25)])
+def test_uniform_shift_recovered(dy, dx):
+    ref = speckle(96)
+    smp = fourier_shift(ref, dy, dx)
+    res = track(smp, ref, window_px=11, search_px=5)
+    core = (slice(12, -12), slice(12, -12))
+    assert np.median(res.dx_px[core]) == pytest.approx(dx, abs=0.03)
+    assert np.median(res.dy_px[core]) == pytest.approx(dy, abs=0.03)
+    assert np.sqrt(np.mean((res.dx_px[core] - dx) ** 2)) < 0.06
+    assert res.quality[core].min() > 0.85  # peak ZNCC at the integer shift nearest u
+    assert res.valid[core].all()
+
+
+def test_smooth_displacement_field_within_a_tenth_of_a_pixel():
+    n = 160
+    ref = speckle(n, seed=3)
+    yy, xx = np.mgrid[0:n, 0:n].astype(float)
+    ux = 1.5 * np.sin(2 * np.pi * xx / n) * np.cos(2 * np.pi * yy / n)
+    uy = -1.0 * np.cos(2 * np.pi * xx / n)
+    smp = map_coordinates(ref, [yy - uy, xx - ux], order=3, mode="wrap")
+    res = track(smp, ref, window_px=11, search_px=4)
+    core = (slice(12, -12), slice(12, -12))
+    assert np.sqrt(np.mean((res.dx_px - ux)[core] ** 2)) < 0.1
+    assert np.sqrt(np.mean((res.dy_px - uy)[core] ** 2)) < 0.1
+
+
+def test_bands_do_not_change_the_result():
+    ref = speckle(80, seed=1)
+    smp = fourier_shift(ref, 0.4, -1.2)
+    a = track(smp, ref, window_px=9, search_px=3, band_rows=7)
+    b = track(smp, ref, window_px=9, search_px=3, band_rows=80)
+    np.testing.assert_allclose(a.dx_px, b.dx_px, atol=1e-4)  # float32 summation order
+    np.testing.assert_allclose(a.quality, b.quality, atol=1e-4)
+
+
+def test_outliers_are_flagged_and_inpainted():
+    ref = speckle(96, seed=2)
+    smp = fourier_shift(ref, 0.0, 1.0)
+    smp[36:60, 36:60] = speckle(24, seed=5)  # unrelated speckle: no true match here
+    res = track(smp, ref, window_px=11, search_px=4)
+    assert res.valid[44:52, 44:52].mean() < 0.3  # most of it is recognised as unmatched
+
+
+def test_hot_pixels_do_not_spike_the_displacement():
+    ref = speckle(96, seed=6)
+    smp = fourier_shift(ref, -0.5, 1.0)
+    rng = np.random.default_rng(1)
+    ys, xs = rng.integers(12, 84, 15), rng.integers(12, 84, 15)
+    smp[ys, xs] *= 6.0  # zingers / hot pixels
+    cleaned, n = remove_hot_pixels(smp)
+    assert n >= 15 and np.abs(cleaned - fourier_shift(ref, -0.5, 1.0)).max() < 0.3
+    assert remove_hot_pixels(ref)[1] <= 1e-3 * ref.size  # speckle itself is (almost) never touched
+    res = track(cleaned, ref, window_px=11, search_px=4)
+    core = (slice(12, -12), slice(12, -12))
+    assert np.abs(res.dx_px[core] - 1.0).max() < 0.5
+    assert np.abs(res.dy_px[core] + 0.5).max() < 0.5
+
+
+def test_shift_beyond_the_search_range_is_flagged():
+    ref = speckle(96, seed=4)
+    smp = fourier_shift(ref, 0.0, 6.0)
+    res = track(smp, ref, window_px=11, search_px=3)
+    core = (slice(12, -12), slice(12, -12))
+    assert res.valid[core].mean() < 0.2
+
+
+def test_inpaint_fills_holes_smoothly():
+    _, xx = np.mgrid[0:50, 0:50].astype(float)
+    values = 0.1 * xx
+    valid = np.ones_like(values, bool)
+    valid[20:25, 20:25] = False
+    filled = inpaint(np.where(valid, values, 99.0), valid)
+    assert np.abs(filled - values).max() < 0.3
+
+
+def test_speckle_size_and_suggestion():
+    ref = speckle(256, sigma_px=2.0)
+    # Gaussian-filtered white noise: autocorrelation σ = √2·σ_filter, FWHM = 2.355·√2·2
+    assert speckle_size_px(ref) == pytest.approx(2.355 * np.sqrt(2) * 2.0, rel=0.15)
+    s = suggest_parameters(ref, max_shift_px=3.2)
+    assert s["window_px"] % 2 == 1 and 7 <= s["window_px"] <= 31
+    assert s["search_px"] == 6
+    smp = fourier_shift(ref, 1.0, 2.5)
+    s2 = suggest_parameters(ref, smp)
+    assert 4 <= s2["search_px"] <= 6
+    assert s2["visibility"] == pytest.approx(0.2, rel=0.05)
+
+
+@pytest.mark.parametrize(
+    "kwargs, fragment",
+    [
+        ({"window_px": 10}, "odd"),
+        ({"window_px": 1}, "odd"),
+        ({"search_px": 0}, "positive"),
+        ({"window_px": 61, "search_px": 30}, "smaller"),
+    ],
+)
+def test_bad_parameters(kwargs, fragment):
+    ref = speckle(64)
+    with pytest.raises(InputError, match=fragment):
+        track(ref, ref, **kwargs)
+
+
+def test_shape_mismatch():
+    with pytest.raises(InputError, match="one shape"):
+        track(speckle(64), speckle(48))
+
+
+def test_cancel_between_bands():
+    ref = speckle(64)
+    with pytest.raises(CancelledError):
+        track(ref, ref, band_rows=8, cancel=lambda: True)
+
+
+def test_cuda_matches_cpu():
+    torch = pytest.importorskip("torch")
+    if not torch.cuda.is_available():
+        pytest.skip("no CUDA device")
+    ref = speckle(96)
+    smp = fourier_shift(ref, 0.5, -1.0)
+    a = track(smp, ref, device="cpu")
+    b = track(smp, ref, device="cuda")
+    np.testing.assert_allclose(a.dx_px, b.dx_px, atol=1e-3)
