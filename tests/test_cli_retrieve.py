@@ -1,0 +1,74 @@
+"""`specktrack retrieve`: the DESIGN.md file contract, provenance, and user errors."""
+
+import json
+
+import numpy as np
+import pytest
+import tifffile
+
+from napari_specktrack.cli import main
+
+
+@pytest.fixture(scope="module")
+def sim(tmp_path_factory):
+    out = tmp_path_factory.mktemp("sim")
+    assert main(["simulate", "--phantom", "smooth", "--size", "96", "--seed", "1", "--out", str(out)]) == 0
+    return out
+
+
+def test_retrieve_double_exposure_writes_the_contract(sim, tmp_path):
+    out = tmp_path / "res"
+    args = ["retrieve", "--reference", str(sim / "reference.tif"), "--sample", str(sim / "sample.tif"),
+            "--inline", str(sim / "inline.tif"), "--method", "double-exposure",
+            "--geometry", str(sim / "geometry.json"), "--out", str(out), "--window-px", "11",
+            "--search-px", "4"]
+    assert main(args) == 0
+    names = {p.name for p in out.iterdir()}
+    assert {"phase.tif", "transmission.tif", "darkfield.tif", "dx.tif", "dy.tif", "quality.tif",
+            "provenance.json"} <= names
+    prov = json.loads((out / "provenance.json").read_text())
+    assert prov["params"]["method"] == "double-exposure"
+    assert prov["params"]["window_px"] == 11 and prov["geometry"]["energy_keV"] == 15.0
+    dx = tifffile.imread(out / "dx.tif")
+    truth = tifffile.imread(sim / "truth_dx.tif")
+    core = (slice(12, -12), slice(12, -12))
+    assert np.sqrt(np.mean((dx - truth)[core] ** 2)) < 0.15
+    assert tifffile.imread(out / "phase.tif").dtype == np.float32
+
+
+def test_retrieve_defaults_geometry_from_tiff_and_suggests_parameters(sim, tmp_path):
+    out = tmp_path / "conv"
+    assert main(["retrieve", "--reference", str(sim / "reference.tif"), "--sample",
+                 str(sim / "sample.tif"), "--out", str(out)]) == 0
+    prov = json.loads((out / "provenance.json").read_text())
+    assert prov["params"]["method"] == "conventional"
+    assert prov["suggestion"]["window_px"] % 2 == 1
+
+
+@pytest.mark.parametrize(
+    "extra, fragment",
+    [
+        (["--method", "double-exposure"], "needs --inline"),
+        (["--geometry", "nope.json"], "does not exist"),
+        (["--window-px", "10"], "odd"),
+    ],
+)
+def test_retrieve_user_errors(sim, tmp_path, capsys, extra, fragment):
+    args = ["retrieve", "--reference", str(sim / "reference.tif"), "--sample", str(sim / "sample.tif"),
+            "--out", str(tmp_path / "x"), "--search-px", "4", *extra]
+    assert main(args) == 2
+    assert fragment in capsys.readouterr().err
+
+
+def test_retrieve_never_overwrites_an_input(sim, tmp_path, capsys):
+    import shutil
+
+    d = tmp_path / "d"
+    shutil.copytree(sim, d)
+    shutil.copy(d / "sample.tif", d / "phase.tif")  # an input named like an output
+    before = (d / "phase.tif").read_bytes()
+    args = ["retrieve", "--reference", str(d / "reference.tif"), "--sample", str(d / "phase.tif"),
+            "--out", str(d), "--window-px", "11", "--search-px", "4"]
+    assert main(args) == 2
+    assert "refusing to overwrite the input" in capsys.readouterr().err
+    assert (d / "phase.tif").read_bytes() == before
