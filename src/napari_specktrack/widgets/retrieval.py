@@ -216,7 +216,8 @@ class RetrievalWidget(Container):
         def show(result: dict[str, Any]) -> None:
             extra = result.pop("_params", {})
             prov = provenance(
-                "retrieve", {"method": self.method.value, **params, "frames": indices, **extra}, names
+                # the per-frame compute reports frames=1: the frame indices of this run win
+                "retrieve", {"method": self.method.value, **params, **extra, "frames": indices}, names
             )
             for field, (name, cmap, symmetric, unit) in OUTPUTS.items():
                 data = result[field] if whole else result[field][0]
