@@ -45,34 +45,41 @@ def _mirror(gx: np.ndarray, gy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return gx_e, gy_e
 
 
-def _freqs(shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+def _freqs(shape: tuple[int, int], real: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """Angular frequencies (rad/px) of an FFT grid; ``real`` for an rfft2 (half) grid."""
     qy = 2 * np.pi * np.fft.fftfreq(shape[0])[:, None]
-    qx = 2 * np.pi * np.fft.fftfreq(shape[1])[None, :]
-    return qy, qx
+    fx = np.fft.rfftfreq(shape[1]) if real else np.fft.fftfreq(shape[1])
+    return qy, 2 * np.pi * fx[None, :]
 
 
 def frankot_chellappa(gx: np.ndarray, gy: np.ndarray) -> np.ndarray:
     """Integrate a gradient field (rad/px) → phase (rad), mirror-extended Frankot–Chellappa."""
+    from scipy import fft
+
     ny, nx = gx.shape
     gx_e, gy_e = _mirror(gx, gy)
-    qy, qx = _freqs(gx_e.shape)
+    qy, qx = _freqs(gx_e.shape, real=True)
     q2 = qx**2 + qy**2
     q2[0, 0] = 1.0
-    spec = (-1j * qx * np.fft.fft2(gx_e) - 1j * qy * np.fft.fft2(gy_e)) / q2
+    spec = fft.rfft2(gx_e, workers=-1) * (-1j * qx)
+    spec += fft.rfft2(gy_e, workers=-1) * (-1j * qy)
+    spec /= q2
     spec[0, 0] = 0.0
-    return np.real(np.fft.ifft2(spec))[:ny, :nx]
+    return fft.irfft2(spec, s=gx_e.shape, workers=-1)[:ny, :nx]
 
 
 def kottler(gx: np.ndarray, gy: np.ndarray) -> np.ndarray:
     """Integrate a gradient field (rad/px) with Kottler's complex form, mirror-extended."""
+    from scipy import fft
+
     ny, nx = gx.shape
     gx_e, gy_e = _mirror(gx, gy)
     qy, qx = _freqs(gx_e.shape)
     denom = 1j * (qx + 1j * qy)
     denom[0, 0] = 1.0
-    spec = np.fft.fft2(gx_e + 1j * gy_e) / denom
+    spec = fft.fft2(gx_e + 1j * gy_e, workers=-1) / denom
     spec[0, 0] = 0.0
-    return np.real(np.fft.ifft2(spec))[:ny, :nx]
+    return np.real(fft.ifft2(spec, workers=-1))[:ny, :nx]
 
 
 def _grad(phi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

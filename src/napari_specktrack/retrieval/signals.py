@@ -64,23 +64,29 @@ def remove_hot_pixels(image: np.ndarray, threshold: float = 10.0) -> tuple[np.nd
 
     A pixel is an outlier when it stands above the *largest* of its 8 neighbours (or below the
     smallest) by more than ``threshold`` times the image's robust pixel-to-pixel spread
-    (1.4826 × median absolute deviation from the 3 × 3 median). Only isolated single-pixel
-    extremes qualify: speckle grains span several pixels and edge fringes run along lines,
-    so neither is touched. Returns the cleaned float32 image and the number replaced.
+    (1.4826 × median absolute deviation from the mean of the 4 nearest neighbours, estimated
+    on a subsample). Only isolated single-pixel extremes qualify: speckle grains span several
+    pixels and edge fringes run along lines, so neither is touched. Returns the cleaned
+    float32 image and the number replaced.
     """
-    from scipy.ndimage import maximum_filter, median_filter, minimum_filter
+    from scipy.ndimage import maximum_filter, minimum_filter
 
     img = np.asarray(image, np.float32)
-    med = median_filter(img, size=3, mode="reflect")
-    spread = 1.4826 * float(np.median(np.abs(img - med))) + 1e-12
+    sub = img[::3, ::3] if min(img.shape) >= 96 else img
+    lap = sub[1:-1, 1:-1] - 0.25 * (sub[:-2, 1:-1] + sub[2:, 1:-1] + sub[1:-1, :-2] + sub[1:-1, 2:])
+    spread = 1.4826 * float(np.median(np.abs(lap - np.median(lap)))) + 1e-12
     ring = np.ones((3, 3), bool)
     ring[1, 1] = False
     hi = maximum_filter(img, footprint=ring, mode="reflect")
-    lo = minimum_filter(img, footprint=ring, mode="reflect")
-    bad = (img - hi > threshold * spread) | (lo - img > threshold * spread)
+    bad = img - hi > threshold * spread
+    del hi
+    bad |= minimum_filter(img, footprint=ring, mode="reflect") - img > threshold * spread
     n = int(np.count_nonzero(bad))
     if n == 0:
         return img, 0
     out = img.copy()
-    out[bad] = med[bad]
+    pad = np.pad(img, 1, mode="reflect")
+    ys, xs = np.nonzero(bad)
+    neighbourhoods = np.stack([pad[ys + dy, xs + dx] for dy in range(3) for dx in range(3)])
+    out[ys, xs] = np.median(neighbourhoods, axis=0)
     return out, n

@@ -243,7 +243,7 @@ def track(
     quality = zncc_best.cpu().numpy()
     valid = ~on_edge.cpu().numpy() & (quality >= min_quality)
     valid &= _consistent(dx, dy, valid)
-    dx, dy = inpaint(dx, valid), inpaint(dy, valid)
+    dx, dy = inpaint([dx, dy], valid)
     offset_n = float(sample.mean())
     offset_r = float(reference.mean())
     return TrackResult(
@@ -303,32 +303,28 @@ def _consistent(dx: np.ndarray, dy: np.ndarray, valid: np.ndarray) -> np.ndarray
     return out & (neighbours >= 3)
 
 
-def inpaint(values: np.ndarray, valid: np.ndarray, *, max_sigma_px: float = 64.0) -> np.ndarray:
-    """Fill ``values`` where ``valid`` is False from valid neighbours.
+def inpaint(values, valid: np.ndarray):
+    """Fill ``values`` (an array, or a list of arrays sharing one mask) where ``valid`` is False.
 
-    Normalised Gaussian convolution: Σ g·v·m / Σ g·m with growing σ until every hole is
-    filled; valid pixels keep their values.
+    Each hole pixel takes the value of its nearest valid pixel (Euclidean distance
+    transform, computed once for all arrays), then hole pixels are smoothed with a 5 × 5 mean
+    of that filled image so the fill has no Voronoi steps; valid pixels keep their values.
     """
-    from scipy.ndimage import gaussian_filter
+    from scipy.ndimage import distance_transform_edt, uniform_filter
 
+    arrays = values if isinstance(values, list) else [values]
     if valid.all():
-        return values
-    if not valid.any():
-        return np.zeros_like(values)
-    out = values.astype(np.float32)
-    holes = ~valid
-    m = valid.astype(np.float32)
-    v = np.where(valid, values, 0.0)
-    sigma = 1.0
-    while holes.any() and sigma <= max_sigma_px:
-        num = gaussian_filter(v, sigma, mode="nearest")
-        den = gaussian_filter(m, sigma, mode="nearest")
-        fill = holes & (den > 1e-3)
-        out[fill] = num[fill] / den[fill]
-        holes &= ~fill
-        sigma *= 2
-    out[holes] = float(np.mean(values[valid]))
-    return out
+        out = [np.asarray(a, np.float32) for a in arrays]
+    elif not valid.any():
+        out = [np.zeros(np.shape(a), np.float32) for a in arrays]
+    else:
+        iy, ix = distance_transform_edt(~valid, return_distances=False, return_indices=True)
+        out = []
+        for a in arrays:
+            filled = np.asarray(a, np.float32)[iy, ix]
+            smooth = uniform_filter(filled, size=5, mode="nearest")
+            out.append(np.where(valid, a, smooth).astype(np.float32))
+    return out if isinstance(values, list) else out[0]
 
 
 # --- parameter advice ------------------------------------------------------------------------

@@ -1,0 +1,143 @@
+"""Single-shot retrieval speed and accuracy, ours against algotom, on the same simulated pair.
+
+Simulates one ``spheres`` acquisition (default settings; seed 1), then runs
+
+- ours: ``retrieval.conventional`` (torch ZNCC, window 11 px, search ±5 px, Frankot–Chellappa),
+  ``--repeats`` times (median reported; the first, warm-up call is not counted);
+- the peer: ``algotom.prep.phase.retrieve_phase_based_speckle_tracking`` (single-shot 2-D
+  correlation, win_size 11, margin 5, ncore 2, Frankot–Chellappa), once after a small warm-up
+  that pays numba's JIT. algotom returns −u and a phase in px²; both are converted to our
+  convention (u in px, φ in rad) before scoring.
+
+Errors are scored ≥ 16 px from the border, separately on the interior and on the edge ring
+(pixels within 6 px of a sharp interface, where the true |u| > 1 px: the rims whose singular
+gradient no window follows): displacement RMS per component in px, and phase RMS (offset
+removed over the scored area) as a fraction of the true phase range.
+Peak memory of ours at 2048² is measured in a separate subprocess.
+
+    python benchmarks/bench_retrieval.py [--size 1024] [--repeats 5] [--skip-algotom]
+
+These machines are noisy: compare the ratio within one run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+MEMORY_CHILD = r"""
+import json, resource, sys, time
+import numpy as np
+from napari_specktrack import Geometry
+from napari_specktrack.retrieval import conventional
+d = sys.argv[1]
+sample, reference = np.load(d + "/sample.npy"), np.load(d + "/reference.npy")
+base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+t = time.perf_counter()
+conventional(sample, reference, Geometry(), window_px=11, search_px=5)
+dt = time.perf_counter() - t
+print(json.dumps({"seconds": dt, "peak_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6,
+                  "peak_before_gb": base / 1e6}))
+"""
+
+
+def score(dx, dy, phase, acq) -> dict:
+    n = acq.truth_phase.shape[0]
+    from scipy.ndimage import distance_transform_edt
+
+    area = np.zeros((n, n), bool)
+    area[16:-16, 16:-16] = True
+    ring = distance_transform_edt(np.hypot(acq.truth_dx, acq.truth_dy) <= 1.0) <= 6
+    core = area & ~ring
+    e_dx = (dx - acq.truth_dx)[core]
+    e_dy = (dy - acq.truth_dy)[core]
+    e_ph = phase - acq.truth_phase
+    e_ph = e_ph - e_ph[area].mean()
+    rng = np.ptp(acq.truth_phase)
+    return {
+        "dx_rms_px": float(np.sqrt(np.mean(e_dx**2))),
+        "dy_rms_px": float(np.sqrt(np.mean(e_dy**2))),
+        "dx_median_abs_px": float(np.median(np.abs(e_dx))),
+        "phase_rms_frac": float(np.sqrt(np.mean(e_ph[core] ** 2)) / rng),
+        "ring_phase_rms_frac": float(np.sqrt(np.mean(e_ph[area & ring] ** 2)) / rng),
+    }
+
+
+def run_ours(acq, repeats: int):
+    from napari_specktrack.retrieval import conventional
+
+    conventional(acq.sample, acq.reference, acq.geometry, window_px=11, search_px=5)  # warm-up
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        r = conventional(acq.sample, acq.reference, acq.geometry, window_px=11, search_px=5)
+        times.append(time.perf_counter() - t)
+    return statistics.median(times), score(r.dx_px, r.dy_px, r.phase_rad, acq)
+
+
+def run_algotom(acq):
+    import algotom.prep.phase as ps
+
+    small = acq.reference[:64, :64]
+    ps.retrieve_phase_based_speckle_tracking(small, small, find_shift="correl", win_size=11,
+                                             margin=5, ncore=2, return_shift=True)
+    t = time.perf_counter()
+    x_sh, y_sh, phase_px2, _trans, _dark = ps.retrieve_phase_based_speckle_tracking(
+        acq.reference, acq.sample, find_shift="correl", win_size=11, margin=5, method="diff",
+        gpu=False, ncore=2, surf_method="FC", correct_negative=False, return_shift=True,
+        dark_signal=True)
+    dt = time.perf_counter() - t
+    # algotom: shifts are −u; phase is ∫(shift) in px² → φ = −phase_px2 · k p² / (z M)
+    phase = -np.asarray(phase_px2) * acq.geometry.phase_gradient_per_shift
+    return dt, score(-np.asarray(x_sh), -np.asarray(y_sh), phase, acq)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--size", type=int, default=1024)
+    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--skip-algotom", action="store_true")
+    ap.add_argument("--memory-size", type=int, default=2048)
+    args = ap.parse_args()
+
+    from napari_specktrack.simulate import simulate
+
+    acq = simulate("spheres", args.size, seed=1)
+    vis = float(acq.reference.std() / acq.reference.mean())
+    print(f"spheres {args.size}², seed 1, reference visibility {vis:.3f}; window 11, search ±5")
+    t_ours, s_ours = run_ours(acq, args.repeats)
+    rows = [("napari-specktrack", t_ours, s_ours)]
+    if not args.skip_algotom:
+        t_alg, s_alg = run_algotom(acq)
+        rows.append(("algotom 1.7 correl", t_alg, s_alg))
+    print(f"{'code':<20} {'time s':>8} {'dx RMS px':>10} {'dy RMS px':>10} {'|dx| med':>9} "
+          f"{'phase RMS':>10} {'ring phase':>11}")
+    for name, t, s in rows:
+        print(f"{name:<20} {t:>8.3f} {s['dx_rms_px']:>10.3f} {s['dy_rms_px']:>10.3f} "
+              f"{s['dx_median_abs_px']:>9.3f} {100 * s['phase_rms_frac']:>9.2f}% "
+              f"{100 * s['ring_phase_rms_frac']:>10.2f}%")
+    if len(rows) == 2:
+        print(f"speed-up over algotom: {rows[1][1] / rows[0][1]:.0f}×")
+    if args.memory_size:
+        import tempfile
+
+        big = simulate("spheres", args.memory_size, seed=1)
+        with tempfile.TemporaryDirectory() as d:
+            np.save(f"{d}/sample.npy", big.sample)
+            np.save(f"{d}/reference.npy", big.reference)
+            del big
+            out = subprocess.run([sys.executable, "-c", MEMORY_CHILD, d],
+                                 capture_output=True, text=True, check=True)
+        m = json.loads(out.stdout.strip().splitlines()[-1])
+        print(f"ours at {args.memory_size}²: {m['seconds']:.2f} s, peak RSS {m['peak_gb']:.2f} GB "
+              f"({m['peak_before_gb']:.2f} GB before retrieval: interpreter, torch and the inputs)")
+
+
+if __name__ == "__main__":
+    main()
