@@ -19,7 +19,14 @@ import subprocess
 import sys
 
 CHILD = r"""
-import json, resource, sys, time
+import json, sys
+def hwm_gb():
+    # peak resident memory of this process (VmHWM; unlike ru_maxrss it is reset by exec)
+    for line in open("/proc/self/status"):
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1e6
+    return float("nan")
+import time
 import numpy as np, scipy.fft
 from napari_specktrack.simulate import simulate, SimulationConfig
 n, what = int(sys.argv[1]), sys.argv[2]
@@ -30,7 +37,7 @@ if what == "fft":
     t = time.perf_counter(); scipy.fft.fft2(a, workers=-1, overwrite_x=True); dt = time.perf_counter() - t
 else:
     t = time.perf_counter(); simulate("spheres", n, seed=1, config=cfg); dt = time.perf_counter() - t
-print(json.dumps({"seconds": dt, "peak_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6}))
+print(json.dumps({"seconds": dt, "peak_gb": hwm_gb()}))
 """
 
 
