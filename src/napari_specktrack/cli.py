@@ -31,6 +31,11 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "napari_specktrack.retrieval._cli",
         "phase, transmission and dark-field from speckle images",
     ),
+    "generate": (
+        "napari_specktrack.learn._cli_generate",
+        "generate the in-line image with the trained network",
+    ),
+    "train": ("napari_specktrack.learn._cli_train", "train the generator on a pair folder"),
     "profile": (
         "napari_specktrack.physics._profile_cli",
         "line profile against the theoretical sphere phase",

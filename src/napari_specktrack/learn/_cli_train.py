@@ -1,0 +1,65 @@
+"""Train the pix2pixHD generator on a pair folder (see learn/train.py for the run folder).
+
+Checkpoints every --checkpoint-every steps, at each epoch end and on Ctrl-C; --resume continues
+a killed run from its last checkpoint at the exact step. Losses go to RUN/losses.csv and the
+generator to RUN/generator.safetensors (usable as --generator in `specktrack retrieve`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--pairs", type=Path, required=True,
+                        help="pair folder (inputs/, targets/, pairs.json)")
+    parser.add_argument("--out", type=Path, required=True, help="run folder")
+    parser.add_argument("--resume", action="store_true", help="continue from RUN/checkpoint.pt")
+    parser.add_argument("--epochs", type=int, default=10)
+    parser.add_argument("--preset", choices=("lite", "paper"), default="lite")
+    parser.add_argument("--crop", type=int, nargs=2, default=(1024, 512), metavar=("H", "W"),
+                        help="crop size in pixels (default 1024 512, as the paper)")
+    parser.add_argument("--device", default="cpu", help="cpu, cuda or auto")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--lr", type=float, default=2e-4)
+    parser.add_argument("--l1-weight", type=float, default=10.0, help="0 for the paper's losses only")
+    parser.add_argument("--vgg-weights", type=Path, help="torchvision vgg19 state dict for the VGG loss")
+    parser.add_argument("--bce", action="store_true", help="sigmoid + BCE GAN loss instead of LSGAN")
+    parser.add_argument("--ndf", type=int, default=64, help="discriminator width")
+    parser.add_argument("--checkpoint-every", type=int, default=200, help="steps between checkpoints")
+    parser.add_argument("--max-steps", type=int, help="stop after this many steps in total")
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..errors import CancelledError
+    from .train import TrainConfig, train
+
+    config = TrainConfig(
+        preset=args.preset, epochs=args.epochs, crop_yx_px=tuple(args.crop), lr=args.lr,
+        seed=args.seed, device=args.device, lsgan=not args.bce,
+        vgg_weights=str(args.vgg_weights) if args.vgg_weights else None, l1_weight=args.l1_weight,
+        ndf=args.ndf, checkpoint_every_steps=args.checkpoint_every, max_steps=args.max_steps,
+    )
+    stop = {"now": False}
+
+    def progress(step: int, total: int) -> None:
+        width = 30
+        k = int(width * step / max(total, 1))
+        print(f"\rtrain [{'#' * k}{'.' * (width - k)}] step {step}/{total}", end="", file=sys.stderr,
+              flush=True)
+
+    try:
+        summary = train(args.pairs, args.out, None if args.resume else config, resume=args.resume,
+                        progress=progress, cancel=lambda: stop["now"],
+                        log=lambda m: print(f"\n{m}", file=sys.stderr))
+    except KeyboardInterrupt:
+        print("\ninterrupted: the last checkpoint is kept; continue with --resume", file=sys.stderr)
+        return 130
+    except CancelledError as exc:
+        print(f"\n{exc}", file=sys.stderr)
+        return 130
+    print(f"\ntrained {summary['steps']} steps in {summary['seconds']:.0f} s; "
+          f"generator: {summary['generator']}")
+    return 0

@@ -1,0 +1,268 @@
+"""Generating the in-line image with a trained generator: weights, devices, full frames and tiles.
+
+``generate_inline(sample, reference)`` feeds the network (sample − reference) mapped by the
+training set's fixed affine normalisation and maps its tanh output back to flat-field units.
+The generator is fully convolutional: a frame is padded (reflect) to a multiple of
+2^n_downsampling and cropped back, or — when it does not fit in memory — cut into overlapping
+tiles that are blended with weights ramping linearly across the overlap, so no seam remains.
+
+Weights: ``"pretrained"`` (the shipped ``pretrained/lite.safetensors``), a ``.safetensors``
+file written by ``specktrack train``, a training checkpoint ``.pt``, or a generator state dict
+from NVIDIA's pix2pixHD (``latest_net_G.pth``, usually 3-channel: the input is repeated to 3
+channels and the output averaged). ``.pt``/``.pth`` files are read with
+``torch.load(weights_only=True)``: tensors and plain containers only, never arbitrary objects.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import CancelledError, FileFormatError, InputError, SpecktrackError
+
+PRETRAINED_DIR = Path(__file__).parent / "pretrained"
+PRETRAINED = PRETRAINED_DIR / "lite.safetensors"
+METADATA_KEY = "specktrack"
+
+
+def resolve_device(device: str = "auto") -> str:
+    """"auto" → "cuda" when a CUDA GPU is available, else "cpu"; otherwise checked as given."""
+    import torch
+
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise InputError("device 'cuda' was requested but no CUDA GPU is available; use 'cpu' or 'auto'")
+    if device not in ("cpu",) and not device.startswith("cuda"):
+        raise InputError(f"unknown device {device!r}; use 'auto', 'cpu' or 'cuda'")
+    return device
+
+
+def _load_state(path: Path) -> tuple[dict, dict]:
+    """(generator state dict, metadata) from a weights file."""
+    import torch
+
+    if not path.is_file():
+        raise FileFormatError(f"generator weights {path} not found; pass 'pretrained' or a weights file")
+    if path.suffix == ".safetensors":
+        from safetensors import safe_open
+        from safetensors.torch import load_file
+
+        try:
+            state = load_file(str(path))
+            with safe_open(str(path), framework="pt") as fh:
+                meta_raw = (fh.metadata() or {}).get(METADATA_KEY)
+        except Exception as exc:  # safetensors raises its own error types
+            raise FileFormatError(f"{path} is not a readable safetensors file ({exc})") from exc
+        meta = json.loads(meta_raw) if meta_raw else {}
+        return state, meta
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        raise FileFormatError(
+            f"{path} could not be read as a weights-only torch file ({exc}); only tensors and "
+            f"plain containers are accepted, never pickled objects"
+        ) from exc
+    if isinstance(obj, dict) and "generator" in obj:  # our training checkpoint
+        meta = obj.get("meta", {})
+        return obj["generator"], json.loads(meta) if isinstance(meta, str) else meta
+    if isinstance(obj, dict) and all(isinstance(v, torch.Tensor) for v in obj.values()):
+        return obj, {"origin": "pix2pixHD state dict"}  # NVIDIA pix2pixHD latest_net_G.pth
+    raise FileFormatError(f"{path} holds no generator weights (expected a state dict)")
+
+
+def load_generator(generator: str | Path = "pretrained", device: str = "cpu", *,
+                   preset: str | None = None) -> tuple[Any, dict]:
+    """Build the generator for a weights file; returns (module in eval mode, metadata).
+
+    ``preset`` ("paper"/"lite"), when given, must agree with the weights' sizes.
+    """
+    from .networks import PRESETS, GlobalGenerator, config_from_state_dict
+
+    path = PRETRAINED if str(generator) == "pretrained" else Path(generator)
+    if str(generator) == "pretrained" and not path.is_file():
+        raise SpecktrackError(
+            f"no pretrained generator is shipped in {PRETRAINED_DIR} yet; train one with "
+            f"`specktrack train` and pass its generator.safetensors, or use a measured in-line image"
+        )
+    state, meta = _load_state(path)
+    try:
+        config = config_from_state_dict(state)
+    except (KeyError, ValueError, IndexError) as exc:
+        raise FileFormatError(f"{path} is not a pix2pixHD global generator ({exc})") from exc
+    if preset is not None:
+        want = PRESETS.get(preset)
+        if want is None:
+            raise InputError(f"unknown preset {preset!r}; choose one of {sorted(PRESETS)}")
+        if (want.ngf, want.n_downsampling, want.n_blocks) != (config.ngf, config.n_downsampling,
+                                                              config.n_blocks):
+            raise InputError(
+                f"weights in {path.name} are ngf={config.ngf}, n_downsampling="
+                f"{config.n_downsampling}, n_blocks={config.n_blocks}, but preset {preset!r} is "
+                f"ngf={want.ngf}, n_downsampling={want.n_downsampling}, n_blocks={want.n_blocks}; "
+                f"drop --preset (it is detected from the weights) or pick the matching one"
+            )
+    model = GlobalGenerator(config)
+    result = model.load_state_dict(state, strict=True)
+    del result
+    model.eval().to(device)
+    meta = {**meta, "config": config.to_dict(), "path": str(path)}
+    meta["preset"] = next((k for k, v in PRESETS.items()
+                           if (v.ngf, v.n_downsampling, v.n_blocks)
+                           == (config.ngf, config.n_downsampling, config.n_blocks)), "custom")
+    return model, meta
+
+
+def _ramp(n: int, overlap: int) -> np.ndarray:
+    """Blending weight along one tile side: 1 inside, linear ramps over ``overlap`` at both ends."""
+    i = np.arange(n, dtype=np.float32)
+    r = np.minimum(i + 1, n - i) / float(overlap + 1)
+    return np.clip(r, 1e-3, 1.0)
+
+
+def _run_model(model, x: np.ndarray, multiple: int, device: str, channels_in: int,
+               channels_out: int, half: bool) -> np.ndarray:
+    """One full pass on a 2-D normalised input (padded to ``multiple``, cropped back)."""
+    import torch
+
+    h, w = x.shape
+    ph, pw = (-h) % multiple, (-w) % multiple
+    xp = np.pad(x, ((0, ph), (0, pw)), mode="reflect") if (ph or pw) else x
+    t = torch.from_numpy(np.ascontiguousarray(xp, np.float32))[None, None].to(device)
+    if channels_in > 1:
+        t = t.repeat(1, channels_in, 1, 1)
+    with torch.inference_mode():
+        if half:
+            with torch.autocast("cuda", dtype=torch.float16):
+                y = model(t)
+        else:
+            y = model(t)
+    y = y.float().mean(dim=1) if channels_out > 1 else y[:, 0]
+    return y[0, :h, :w].cpu().numpy()
+
+
+def generate_inline(
+    sample: np.ndarray,
+    reference: np.ndarray,
+    generator: str | Path = "pretrained",
+    *,
+    device: str = "auto",
+    tile_px: int | None = None,
+    overlap_px: int = 64,
+    batch_size: int = 1,
+    half: bool | None = None,
+    progress: Callable[[int, int], None] | None = None,
+    cancel: Callable[[], bool] | None = None,
+    _model: tuple[Any, dict] | None = None,
+) -> np.ndarray:
+    """Generate the in-line image(s) from speckle images with a trained generator.
+
+    Parameters
+    ----------
+    sample
+        Sample speckle image (y, x) or stack (n, y, x), flat-field normalised.
+    reference
+        Speckle-only reference (y, x).
+    generator
+        "pretrained" or a weights file (see module docstring).
+    device
+        "auto", "cpu" or "cuda"; ``half`` (default: on for CUDA) runs in float16.
+    tile_px, overlap_px
+        Tile side and overlap in pixels; ``None`` processes full frames.
+    batch_size
+        Reserved for batched frames (frames are processed one by one; memory stays bounded).
+    progress, cancel
+        ``progress(done, total)`` after each frame; ``cancel()`` returning True stops with
+        :class:`CancelledError`.
+
+    Returns float32 in-line image(s) with ``sample``'s shape, in flat-field units.
+    """
+    del batch_size
+    from .pairs import denormalise_target, normalise_input
+
+    s = np.asarray(sample, np.float32)
+    r = np.asarray(reference, np.float32)
+    if r.ndim != 2 or s.ndim not in (2, 3) or s.shape[-2:] != r.shape:
+        raise InputError(
+            f"sample {s.shape} must be (y, x) or (n, y, x) with the reference's shape {r.shape}"
+        )
+    if not (np.isfinite(s).all() and np.isfinite(r).all()):
+        raise InputError("sample or reference contains NaN/inf; fix the images before generating")
+    dev = resolve_device(device)
+    half = (dev.startswith("cuda")) if half is None else bool(half)
+    model, meta = _model if _model is not None else load_generator(generator, dev)
+    cfg = meta["config"]
+    multiple = 2 ** int(cfg["n_downsampling"])
+    norm = meta.get("normalisation")
+    frames = s[None] if s.ndim == 2 else s
+    if norm is None:  # a foreign checkpoint: map this data's own spread, output tanh → [0, 2]
+        norm = {"input_scale": float(4 * (frames - r).std() + 1e-6), "target_min": 0.0,
+                "target_max": 2.0}
+    if tile_px is not None:
+        if tile_px < 2 * multiple or tile_px <= 2 * overlap_px:
+            raise InputError(
+                f"tile_px {tile_px} must exceed 2 × overlap_px ({overlap_px}) and 2 × {multiple}"
+            )
+    out = np.empty(frames.shape, np.float32)
+    for i, frame in enumerate(frames):
+        if cancel is not None and cancel():
+            raise CancelledError(f"generation cancelled after {i} of {len(frames)} frame(s)")
+        x = normalise_input(frame - r, norm)
+        args = (multiple, dev, int(cfg["input_nc"]), int(cfg["output_nc"]), half)
+        if tile_px is None or (x.shape[0] <= tile_px and x.shape[1] <= tile_px):
+            y = _run_model(model, x, *args)
+        else:
+            y = _tiled(model, x, tile_px, overlap_px, args, cancel)
+        out[i] = denormalise_target(y, norm)
+        if progress is not None:
+            progress(i + 1, len(frames))
+    return out if s.ndim == 3 else out[0]
+
+
+def _tiled(model, x: np.ndarray, tile: int, overlap: int, args: tuple, cancel) -> np.ndarray:
+    h, w = x.shape
+    step = tile - overlap
+    ys = list(range(0, max(h - tile, 0) + 1, step))
+    xs = list(range(0, max(w - tile, 0) + 1, step))
+    if ys[-1] + tile < h:
+        ys.append(h - tile)
+    if xs[-1] + tile < w:
+        xs.append(w - tile)
+    acc = np.zeros((h, w), np.float32)
+    wsum = np.zeros((h, w), np.float32)
+    for y0 in ys:
+        for x0 in xs:
+            if cancel is not None and cancel():
+                raise CancelledError("generation cancelled")
+            sl = (slice(y0, min(y0 + tile, h)), slice(x0, min(x0 + tile, w)))
+            patch = x[sl]
+            y = _run_model(model, patch, *args)
+            wgt = _ramp(patch.shape[0], overlap)[:, None] * _ramp(patch.shape[1], overlap)[None, :]
+            acc[sl] += wgt * y
+            wsum[sl] += wgt
+    return acc / wsum
+
+
+def export_safetensors(model, path: str | Path, meta: dict) -> Path:
+    """Write generator weights + metadata (config, normalisation, provenance) as safetensors."""
+    import os
+    import tempfile
+
+    from safetensors.torch import save_file
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    os.close(fd)
+    try:
+        save_file(state, tmp, metadata={METADATA_KEY: json.dumps(meta)})
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return path
