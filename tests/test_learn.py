@@ -1,0 +1,214 @@
+"""The generator: architecture, pix2pixHD compatibility, pair folders, training, resume, inference."""
+
+import json
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from napari_specktrack.errors import CancelledError, FileFormatError, InputError  # noqa: E402
+from napari_specktrack.learn.inference import (  # noqa: E402
+    export_safetensors,
+    generate_inline,
+    load_generator,
+)
+from napari_specktrack.learn.networks import (  # noqa: E402
+    PRESETS,
+    GeneratorConfig,
+    GlobalGenerator,
+    MultiscaleDiscriminator,
+    config_from_state_dict,
+    count_parameters,
+)
+from napari_specktrack.learn.pairs import read_pairs, write_pairs  # noqa: E402
+from napari_specktrack.learn.train import TrainConfig, train  # noqa: E402
+from napari_specktrack.simulate import simulate  # noqa: E402
+
+TINY = GeneratorConfig(ngf=4, n_downsampling=2, n_blocks=1)
+
+
+def test_presets_shapes_and_sizes():
+    # physics-notes §3: 182,430,721 parameters for (64, 4, 9); 2,851,969 for (16, 3, 9)
+    assert count_parameters(GlobalGenerator(PRESETS["lite"])) == 2_851_969
+    paper = GlobalGenerator(PRESETS["paper"])
+    assert count_parameters(paper) == 182_430_721
+    with torch.inference_mode():
+        assert paper(torch.zeros(1, 1, 32, 48)).shape == (1, 1, 32, 48)
+        y = GlobalGenerator(PRESETS["lite"])(torch.randn(2, 1, 40, 24))
+    assert y.shape == (2, 1, 40, 24) and y.abs().max() <= 1.0  # tanh output
+
+
+def pix2pixhd_state_dict(ngf=8, n_down=2, n_blocks=2, nc=3):
+    """A state dict laid out as NVIDIA's GlobalGenerator saves it, built by hand (keys, shapes)."""
+    sd = {"model.1.weight": torch.randn(ngf, nc, 7, 7), "model.1.bias": torch.randn(ngf)}
+    i = 4
+    for k in range(n_down):
+        c = ngf * 2**k
+        sd[f"model.{i}.weight"] = torch.randn(2 * c, c, 3, 3)
+        sd[f"model.{i}.bias"] = torch.randn(2 * c)
+        i += 3
+    c = ngf * 2**n_down
+    for _ in range(n_blocks):
+        for j in (1, 5):
+            sd[f"model.{i}.conv_block.{j}.weight"] = torch.randn(c, c, 3, 3)
+            sd[f"model.{i}.conv_block.{j}.bias"] = torch.randn(c)
+        i += 1
+    for k in range(n_down):
+        c = ngf * 2 ** (n_down - k)
+        sd[f"model.{i}.weight"] = torch.randn(c, c // 2, 3, 3)  # ConvTranspose: (in, out, k, k)
+        sd[f"model.{i}.bias"] = torch.randn(c // 2)
+        i += 3
+    sd[f"model.{i + 1}.weight"] = torch.randn(nc, ngf, 7, 7)
+    sd[f"model.{i + 1}.bias"] = torch.randn(nc)
+    return sd
+
+
+def test_pix2pixhd_checkpoint_loads_and_runs_on_grayscale(tmp_path):
+    sd = pix2pixhd_state_dict()
+    assert config_from_state_dict(sd) == GeneratorConfig(8, 2, 2, 3, 3)
+    g = GlobalGenerator(config_from_state_dict(sd))
+    g.load_state_dict(sd, strict=True)  # same keys and shapes as NVIDIA's module order
+    path = tmp_path / "latest_net_G.pth"
+    torch.save(sd, path)
+    _model, meta = load_generator(path)
+    assert meta["config"]["input_nc"] == 3 and meta["preset"] == "custom"
+    acq = simulate("spheres", 48, seed=1)
+    out = generate_inline(acq.sample, acq.reference, path, device="cpu")
+    assert out.shape == (48, 48) and np.isfinite(out).all()
+    with pytest.raises(InputError, match="preset 'lite'"):
+        load_generator(path, preset="lite")
+
+
+def test_checkpoints_are_never_unpickled(tmp_path):
+    class Evil:
+        def __reduce__(self):
+            return (print, ("pwned",))
+
+    path = tmp_path / "evil.pth"
+    torch.save({"model.1.weight": Evil()}, path)
+    with pytest.raises(FileFormatError, match="weights-only"):
+        load_generator(path)
+
+
+def test_discriminator_returns_features_per_scale():
+    d = MultiscaleDiscriminator(2, ndf=8, n_layers=3, num_d=2)
+    out = d(torch.randn(1, 2, 64, 64))
+    assert len(out) == 2 and len(out[0]) == 5  # 4 intermediate features + patch map
+    assert out[0][-1].shape[1] == 1 and out[1][-1].shape[-1] < out[0][-1].shape[-1]
+
+
+@pytest.fixture(scope="module")
+def pair_dir(tmp_path_factory):
+    from napari_specktrack.simulate.pairs import write_simulated_pairs
+
+    return write_simulated_pairs(tmp_path_factory.mktemp("pairs"), 4, 48, seed=10)
+
+
+def test_pair_folder_round_trip_and_validation(pair_dir, tmp_path):
+    folder = read_pairs(pair_dir)
+    assert len(folder) == 4 and folder.names[0].startswith("spheres_")
+    inp, tgt = folder.load(1)
+    assert inp.shape == tgt.shape == (48, 48) and abs(float(tgt.mean()) - 1) < 0.1
+    (pair_dir / "targets" / f"{folder.names[0]}.tif").rename(tmp_path / "moved.tif")
+    try:
+        with pytest.raises(FileFormatError, match="missing"):
+            read_pairs(pair_dir)
+    finally:
+        (tmp_path / "moved.tif").rename(pair_dir / "targets" / f"{folder.names[0]}.tif")
+    with pytest.raises(FileFormatError, match="not a pair folder"):
+        read_pairs(tmp_path)
+    with pytest.raises(InputError, match="one shape"):
+        write_pairs(tmp_path / "bad", [np.zeros((4, 4))], [np.zeros((4, 5))], [{}], folder.geometry)
+
+
+def _tiny_config(**kw):
+    base = dict(preset="lite", epochs=3, crop_yx_px=(32, 32), ndf=8, n_layers_d=2,
+                checkpoint_every_steps=2, seed=3)
+    return TrainConfig(**{**base, **kw})
+
+
+def test_training_reduces_the_loss(pair_dir, tmp_path, monkeypatch):
+    import napari_specktrack.learn.networks as nets
+
+    monkeypatch.setitem(nets.PRESETS, "lite", TINY)
+    summary = train(pair_dir, tmp_path / "run", _tiny_config(epochs=8))
+    rows = list(csv_rows(tmp_path / "run" / "losses.csv"))
+    assert len(rows) == summary["steps"] == 32
+    first = np.mean([float(r["g_l1"]) for r in rows[:6]])
+    last = np.mean([float(r["g_l1"]) for r in rows[-6:]])
+    assert last < first
+    assert (tmp_path / "run" / "generator.safetensors").is_file()
+    _model, meta = load_generator(tmp_path / "run" / "generator.safetensors")
+    assert meta["normalisation"]["input_scale"] > 0 and meta["train_config"]["epochs"] == 8
+
+
+def csv_rows(path):
+    import csv
+
+    with open(path) as fh:
+        yield from csv.DictReader(fh)
+
+
+def test_kill_and_resume_continues_from_the_saved_step(pair_dir, tmp_path, monkeypatch):
+    import napari_specktrack.learn.networks as nets
+
+    monkeypatch.setitem(nets.PRESETS, "lite", TINY)
+    straight = train(pair_dir, tmp_path / "a", _tiny_config())
+    calls = {"n": 0}
+
+    def cancel_after_5():
+        calls["n"] += 1
+        return calls["n"] > 5
+
+    with pytest.raises(CancelledError, match="step 5"):
+        train(pair_dir, tmp_path / "b", _tiny_config(), cancel=cancel_after_5)
+    ck = torch.load(tmp_path / "b" / "checkpoint.pt", weights_only=True)
+    assert int(ck["step"]) == 5
+    resumed = train(pair_dir, tmp_path / "b", resume=True)
+    assert resumed["steps"] == straight["steps"] == 12
+    a = load_generator(tmp_path / "a" / "generator.safetensors")[0].state_dict()
+    b = load_generator(tmp_path / "b" / "generator.safetensors")[0].state_dict()
+    for k in a:  # same data order, same updates: the resumed run ends where the straight one does
+        torch.testing.assert_close(a[k], b[k], atol=1e-4, rtol=1e-3)
+    rows = list(csv_rows(tmp_path / "b" / "losses.csv"))
+    assert [int(r["step"]) for r in rows] == list(range(1, 13))
+
+
+def test_full_frame_inference_pads_to_the_network_multiple(tmp_path):
+    g = GlobalGenerator(TINY)
+    meta = {"normalisation": {"input_scale": 0.5, "target_min": 0.5, "target_max": 1.5}}
+    path = export_safetensors(g, tmp_path / "g.safetensors", meta)
+    acq = simulate("foaming", 40, seed=2, frames=2)  # 40 is not a multiple of 4
+    out = generate_inline(acq.sample, acq.reference, path, device="cpu")
+    assert out.shape == (2, 40, 40) and out.dtype == np.float32
+    assert 0.5 <= out.min() and out.max() <= 1.5  # tanh range mapped back to the target range
+    seen = []
+    generate_inline(acq.sample, acq.reference, path, device="cpu", progress=lambda d, t: seen.append(d))
+    assert seen == [1, 2]
+    with pytest.raises(CancelledError):
+        generate_inline(acq.sample, acq.reference, path, device="cpu", cancel=lambda: True)
+    with pytest.raises(InputError, match="reference's shape"):
+        generate_inline(acq.sample, acq.reference[:20], path, device="cpu")
+
+
+def test_tiles_blend_without_seams(tmp_path):
+    g = GlobalGenerator(TINY)
+    path = export_safetensors(g, tmp_path / "g.safetensors",
+                              {"normalisation": {"input_scale": 0.5, "target_min": 0.0, "target_max": 2.0}})
+    acq = simulate("smooth", 96, seed=1)
+    tiled = generate_inline(acq.sample, acq.reference, path, device="cpu", tile_px=48, overlap_px=16)
+    assert tiled.shape == (96, 96) and np.isfinite(tiled).all()
+    # no step at tile borders: the jump across any column is no larger than elsewhere
+    col_jumps = np.abs(np.diff(tiled, axis=1)).mean(axis=0)
+    assert col_jumps.max() < 3 * np.median(col_jumps)
+
+
+def test_pretrained_metadata_when_shipped():
+    from napari_specktrack.learn.inference import PRETRAINED
+
+    if not PRETRAINED.is_file():
+        pytest.skip("no pretrained weights shipped")
+    _model, meta = load_generator("pretrained")
+    assert meta["preset"] == "lite" and "normalisation" in meta
+    assert json.dumps(meta)
