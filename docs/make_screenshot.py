@@ -5,7 +5,7 @@ Run from the repository root (needs a display; on a headless machine use Xvfb)::
     xvfb-run -a -s "-screen 0 1600x1000x24" .venv/bin/python docs/make_screenshot.py
 
 It opens ``specktrack demo`` (simulated POM spheres in a PE tube at 15 keV), runs the
-Retrieval widget (conventional tracking) on the sample, shows the retrieved phase next to the
+Retrieval widget (double exposure with the measured in-line image) on the sample, shows the retrieved phase next to the
 truth, and grabs the whole window. If the retrieval module is not installed yet, the
 screenshot shows the inputs only and the script says so.
 """
@@ -46,6 +46,9 @@ def main(argv: list[str] | None = None) -> int:
         print("note: napari_specktrack.retrieval.methods is missing; screenshot shows inputs only",
               file=sys.stderr)
     if have_retrieval and retrieval is not None:
+        from napari_specktrack.widgets.retrieval import METHODS
+
+        retrieval.method.value = METHODS[1]  # double exposure, measured in-line image
         retrieval.run()
     for layer in viewer.layers:
         layer.visible = layer.name in ("phase", "truth phase") if have_retrieval else layer.name == "sample"
