@@ -5,8 +5,9 @@ Run from the repository root (needs a display; on a headless machine use Xvfb)::
     xvfb-run -a -s "-screen 0 1600x1000x24" .venv/bin/python docs/make_screenshot.py
 
 It opens ``specktrack demo`` (simulated POM spheres in a PE tube at 15 keV), runs the
-Retrieval widget (double exposure with the measured in-line image) on the sample, shows the retrieved phase next to the
-truth, and grabs the whole window. If the retrieval module is not installed yet, the
+Retrieval widget (double exposure with the measured in-line image) on the sample, shows the
+retrieved phase next to the truth, and grabs the whole window. If the retrieval module is not
+installed yet, the
 screenshot shows the inputs only and the script says so.
 """
 
