@@ -38,12 +38,18 @@ def generate_frames(
     device: str,
     progress: Any = None,
     cancel: Any = None,
+    model: Any = None,
 ) -> np.ndarray:
     """Generate the in-line image for each sample frame in ``indices``; (n, y, x) float32.
 
     ``frames`` is a :class:`~._common.FrameSource`. Pure compute (no Qt): called in a worker.
+    ``model`` is a loaded ``(module, metadata)`` pair; loaded once here when not given.
     """
-    from ..learn.inference import generate_inline
+    from ..learn.inference import generate_inline, load_generator, resolve_device
+
+    if model is None:
+        device = resolve_device(device)
+        model = load_generator(generator, device)
 
     out = np.empty((len(indices), *frames.reference.shape), dtype=np.float32)
     single = len(indices) == 1
@@ -57,6 +63,7 @@ def generate_frames(
             device=device,
             progress=progress if single else None,
             cancel=cancel,
+            _model=model,
         )
         if progress is not None and not single:
             progress(k + 1, len(indices))
@@ -124,9 +131,16 @@ class GeneratorWidget(Container):
         geometry = assignment.geometry
         inputs = [assignment.sample.name, assignment.reference.name]
 
+        loaded: dict[str, Any] = {}
+
         def job(progress: Any, cancel: Any) -> np.ndarray:
-            return generate_frames(frames, indices, generator=generator, device=device,
-                                   progress=progress, cancel=cancel)
+            from ..learn.inference import load_generator, resolve_device
+
+            dev = resolve_device(device)
+            model = load_generator(generator, dev)  # once for the whole stack
+            loaded.update(model[1], device=dev)
+            return generate_frames(frames, indices, generator=generator, device=dev,
+                                   progress=progress, cancel=cancel, model=model)
 
         def show(stack: np.ndarray) -> None:
             data = stack if whole else stack[0]
@@ -134,7 +148,9 @@ class GeneratorWidget(Container):
             meta = {
                 "geometry": geometry.to_dict(),
                 "provenance": provenance(
-                    "generate", {"generator": generator, "device": device, "frames": indices}, inputs
+                    "generate", {"generator": generator, "device": loaded.get("device", device),
+                                 "preset": loaded.get("preset"), "config": loaded.get("config"),
+                                 "frames": indices}, inputs
                 ),
                 "frames": indices,
             }
@@ -144,7 +160,8 @@ class GeneratorWidget(Container):
             )
             session(viewer).generated = self._result_layer
             what = f"{len(indices)} frames" if whole else f"frame {indices[0]}"
-            self.status.value = f"generated {what} with {Path(generator).name}"
+            self.status.value = (f"generated {what} with {Path(generator).name} "
+                                 f"({loaded.get('preset', '?')} preset on {loaded.get('device', device)})")
 
         self.status.value = "running…"
         return self.runner.start(job, show, total=len(indices))

@@ -216,8 +216,9 @@ class RetrievalWidget(Container):
         def show(result: dict[str, Any]) -> None:
             extra = result.pop("_params", {})
             prov = provenance(
-                # the per-frame compute reports frames=1: the frame indices of this run win
-                "retrieve", {"method": self.method.value, **params, **extra, "frames": indices}, names
+                # the per-frame compute reports frames=1 and its bare method name: this run's
+                # frame indices and the widget's method (which names the in-line source) win
+                "retrieve", {**params, **extra, "method": self.method.value, "frames": indices}, names
             )
             for field, (name, cmap, symmetric, unit) in OUTPUTS.items():
                 data = result[field] if whole else result[field][0]
