@@ -4,7 +4,16 @@
 training set's fixed affine normalisation and maps its tanh output back to flat-field units.
 The generator is fully convolutional: a frame is padded (reflect) to a multiple of
 2^n_downsampling and cropped back, or — when it does not fit in memory — cut into overlapping
-tiles that are blended with weights ramping linearly across the overlap, so no seam remains.
+tiles that are blended with weights ramping linearly across the overlap, so no step remains at
+tile borders.
+
+Limitation of tiles: pix2pixHD normalises every image by its own per-channel statistics
+(instance norm) and its receptive field spans hundreds of pixels, so a tile's output is not the
+same region of a full-frame pass: measured on the lite preset, per-pixel differences of
+≈ 0.01–0.02 (median, in tanh units) and up to 0.1–0.25 with 32–128 px overlaps. Frame-wide
+norm statistics gathered over the tiles did not converge in a few passes (tried, reverted).
+Prefer full frames (a 2048² frame fits in a few GB on CPU for the lite preset); use tiles only
+when memory forces it.
 
 Weights: ``"pretrained"`` (the shipped ``pretrained/lite.safetensors``), a ``.safetensors``
 file written by ``specktrack train``, a training checkpoint ``.pt``, or a generator state dict
