@@ -38,10 +38,19 @@ def displacement_to_gradient(dx_px: np.ndarray, dy_px: np.ndarray, geometry) -> 
     return np.asarray(dx_px, np.float64) * c, np.asarray(dy_px, np.float64) * c
 
 
-def _mirror(gx: np.ndarray, gy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _mirror(gx: np.ndarray, gy: np.ndarray, dtype=np.float64) -> tuple[np.ndarray, np.ndarray]:
     """Anti-symmetric extension: φ is mirrored evenly, so gx is odd in x and even in y."""
-    gx_e = np.block([[gx, -gx[:, ::-1]], [gx[::-1, :], -gx[::-1, ::-1]]])
-    gy_e = np.block([[gy, gy[:, ::-1]], [-gy[::-1, :], -gy[::-1, ::-1]]])
+    ny, nx = gx.shape
+    gx_e = np.empty((2 * ny, 2 * nx), dtype)
+    gy_e = np.empty((2 * ny, 2 * nx), dtype)
+    gx_e[:ny, :nx] = gx
+    gx_e[:ny, nx:] = -gx[:, ::-1]
+    gx_e[ny:, :nx] = gx[::-1, :]
+    gx_e[ny:, nx:] = -gx[::-1, ::-1]
+    gy_e[:ny, :nx] = gy
+    gy_e[:ny, nx:] = gy[:, ::-1]
+    gy_e[ny:, :nx] = -gy[::-1, :]
+    gy_e[ny:, nx:] = -gy[::-1, ::-1]
     return gx_e, gy_e
 
 
@@ -57,15 +66,18 @@ def frankot_chellappa(gx: np.ndarray, gy: np.ndarray) -> np.ndarray:
     from scipy import fft
 
     ny, nx = gx.shape
-    gx_e, gy_e = _mirror(gx, gy)
+    gx_e, gy_e = _mirror(gx, gy, np.float32)  # float32 is ample: ~1e-6 relative at 200 rad
     qy, qx = _freqs(gx_e.shape, real=True)
     q2 = qx**2 + qy**2
     q2[0, 0] = 1.0
-    spec = fft.rfft2(gx_e, workers=-1) * (-1j * qx)
-    spec += fft.rfft2(gy_e, workers=-1) * (-1j * qy)
-    spec /= q2
+    spec = fft.rfft2(gx_e, workers=-1)
+    spec *= (-1j * qx / q2).astype(np.complex64)
+    spec_y = fft.rfft2(gy_e, workers=-1)
+    spec_y *= (-1j * qy / q2).astype(np.complex64)
+    spec += spec_y
+    del spec_y
     spec[0, 0] = 0.0
-    return fft.irfft2(spec, s=gx_e.shape, workers=-1)[:ny, :nx]
+    return fft.irfft2(spec, s=gx_e.shape, workers=-1)[:ny, :nx].astype(np.float64)
 
 
 def kottler(gx: np.ndarray, gy: np.ndarray) -> np.ndarray:
