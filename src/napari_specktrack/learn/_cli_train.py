@@ -26,7 +26,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--lr", type=float, default=2e-4)
     parser.add_argument("--l1-weight", type=float, default=10.0, help="0 for the paper's losses only")
     parser.add_argument("--vgg-weights", type=Path, help="torchvision vgg19 state dict for the VGG loss")
-    parser.add_argument("--bce", action="store_true", help="sigmoid + BCE GAN loss instead of LSGAN")
+    parser.add_argument("--lsgan", action="store_true",
+                        help="least-squares GAN loss (pix2pixHD's default) instead of sigmoid + BCE")
     parser.add_argument("--ndf", type=int, default=64, help="discriminator width")
     parser.add_argument("--checkpoint-every", type=int, default=200, help="steps between checkpoints")
     parser.add_argument("--max-steps", type=int, help="stop after this many steps in total")
@@ -38,7 +39,7 @@ def run(args: argparse.Namespace) -> int:
 
     config = TrainConfig(
         preset=args.preset, epochs=args.epochs, crop_yx_px=tuple(args.crop), lr=args.lr,
-        seed=args.seed, device=args.device, lsgan=not args.bce,
+        seed=args.seed, device=args.device, lsgan=args.lsgan,
         vgg_weights=str(args.vgg_weights) if args.vgg_weights else None, l1_weight=args.l1_weight,
         ndf=args.ndf, checkpoint_every_steps=args.checkpoint_every, max_steps=args.max_steps,
     )

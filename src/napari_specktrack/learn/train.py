@@ -56,7 +56,7 @@ class TrainConfig:
     beta1: float = 0.5
     seed: int = 0
     device: str = "cpu"
-    lsgan: bool = True
+    lsgan: bool = False  # the paper: sigmoid discriminator outputs + BCE; LSGAN is pix2pixHD's default
     feat_weight: float = 10.0
     vgg_weights: str | None = None
     vgg_weight: float = 10.0
