@@ -7,8 +7,7 @@ Run from the repository root (needs a display; on a headless machine use Xvfb)::
 It opens ``specktrack demo`` (simulated POM spheres in a PE tube at 15 keV), runs the
 Retrieval widget (double exposure with the measured in-line image) on the sample, shows the
 retrieved phase next to the truth, and grabs the whole window. If the retrieval module is not
-installed yet, the
-screenshot shows the inputs only and the script says so.
+installed, the screenshot shows the inputs only and the script says so.
 """
 
 from __future__ import annotations
