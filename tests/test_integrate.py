@@ -72,3 +72,9 @@ def test_background_sets_the_constant():
         set_background(phi, np.ones((3, 3), bool))
     with pytest.raises(InputError, match="unknown integration"):
         integrate(phi, phi, "magic")
+
+
+def test_the_retrieval_widget_offers_every_integration_method():
+    from napari_specktrack.widgets.retrieval import INTEGRATIONS
+
+    assert tuple(INTEGRATIONS) == INTEGRATION_METHODS

@@ -32,7 +32,8 @@ METHODS = (
     "double-exposure (measured in-line)",
     "double-exposure (generated in-line)",
 )
-INTEGRATIONS = ("frankot-chellappa", "kottler")
+# the compute core's list, without importing torch at widget import time
+INTEGRATIONS = ("frankot-chellappa", "kottler", "weighted-least-squares")
 SCOPES = ("frame under slider", "whole stack")
 DEVICES = ("cpu", "cuda")
 
