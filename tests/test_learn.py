@@ -175,6 +175,19 @@ def test_kill_and_resume_continues_from_the_saved_step(pair_dir, tmp_path, monke
     assert [int(r["step"]) for r in rows] == list(range(1, 13))
 
 
+def test_resume_with_more_epochs_continues_a_finished_run(pair_dir, tmp_path, monkeypatch):
+    import napari_specktrack.learn.networks as nets
+
+    monkeypatch.setitem(nets.PRESETS, "lite", TINY)
+    train(pair_dir, tmp_path / "r", _tiny_config(epochs=1))
+    with pytest.raises(InputError, match="larger"):
+        train(pair_dir, tmp_path / "r", resume=True, epochs=0)
+    more = train(pair_dir, tmp_path / "r", resume=True, epochs=2)
+    assert more["steps"] == 8  # 4 pairs × 2 epochs, the first 4 steps kept from the first run
+    rows = list(csv_rows(tmp_path / "r" / "losses.csv"))
+    assert [int(r["step"]) for r in rows] == list(range(1, 9))
+
+
 def test_full_frame_inference_pads_to_the_network_multiple(tmp_path):
     g = GlobalGenerator(TINY)
     meta = {"normalisation": {"input_scale": 0.5, "target_min": 0.5, "target_max": 1.5}}

@@ -17,7 +17,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="pair folder (inputs/, targets/, pairs.json)")
     parser.add_argument("--out", type=Path, required=True, help="run folder")
     parser.add_argument("--resume", action="store_true", help="continue from RUN/checkpoint.pt")
-    parser.add_argument("--epochs", type=int, default=10)
+    parser.add_argument("--epochs", type=int,
+                        help="passes over the pairs (default 10); with --resume, a new larger total")
     parser.add_argument("--preset", choices=("lite", "paper"), default="lite")
     parser.add_argument("--crop", type=int, nargs=2, default=(1024, 512), metavar=("H", "W"),
                         help="crop size in pixels (default 1024 512, as the paper)")
@@ -38,7 +39,7 @@ def run(args: argparse.Namespace) -> int:
     from .train import TrainConfig, train
 
     config = TrainConfig(
-        preset=args.preset, epochs=args.epochs, crop_yx_px=tuple(args.crop), lr=args.lr,
+        preset=args.preset, epochs=args.epochs or 10, crop_yx_px=tuple(args.crop), lr=args.lr,
         seed=args.seed, device=args.device, lsgan=args.lsgan,
         vgg_weights=str(args.vgg_weights) if args.vgg_weights else None, l1_weight=args.l1_weight,
         ndf=args.ndf, checkpoint_every_steps=args.checkpoint_every, max_steps=args.max_steps,
@@ -53,6 +54,7 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         summary = train(args.pairs, args.out, None if args.resume else config, resume=args.resume,
+                        epochs=args.epochs if args.resume else None,
                         progress=progress, cancel=lambda: stop["now"],
                         log=lambda m: print(f"\n{m}", file=sys.stderr))
     except KeyboardInterrupt:

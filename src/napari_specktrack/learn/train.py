@@ -33,7 +33,7 @@ import os
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -101,6 +101,7 @@ def train(
     config: TrainConfig | None = None,
     *,
     resume: bool = False,
+    epochs: int | None = None,
     progress: Callable[[int, int], None] | None = None,
     cancel: Callable[[], bool] | None = None,
     log: Callable[[str], None] | None = None,
@@ -109,6 +110,8 @@ def train(
 
     ``progress(step, total_steps)`` is called after every step; ``cancel()`` is checked before
     every step — on True the state is checkpointed and :class:`CancelledError` raised.
+    ``epochs``, with ``resume``, raises the run's total number of epochs so that a finished run
+    can go on training (the data order is a function of the step, so nothing else changes).
     """
     import torch
 
@@ -125,6 +128,11 @@ def train(
             raise FileFormatError(f"nothing to resume: {ckpt_path} does not exist; start without --resume")
         state = torch.load(ckpt_path, map_location="cpu", weights_only=True)
         config = TrainConfig.from_dict(json.loads(state["config"]))
+        if epochs is not None:
+            if epochs < config.epochs:
+                raise InputError(f"--epochs {epochs} is below the run's {config.epochs}; give a larger "
+                                 f"number to continue training, or leave --epochs out")
+            config = replace(config, epochs=epochs)
     config = config or TrainConfig()
     if config.preset not in PRESETS:
         raise InputError(f"unknown preset {config.preset!r}; choose one of {sorted(PRESETS)}")
