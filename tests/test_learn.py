@@ -225,3 +225,18 @@ def test_pretrained_metadata_when_shipped():
     _model, meta = load_generator("pretrained")
     assert meta["preset"] == "lite" and "normalisation" in meta
     assert json.dumps(meta)
+
+
+def test_vgg_loss_reads_weights_from_a_user_file(tmp_path):
+    from napari_specktrack.learn.losses import VGG19Features, VGGLoss, make_vgg_loss
+
+    path = tmp_path / "vgg19.pth"
+    torch.save(VGG19Features().state_dict(), path)  # torchvision layout: features.N.weight
+    loss = VGGLoss(path)
+    a = torch.rand(1, 1, 32, 32) * 2 - 1
+    assert float(loss(a, a)) == 0.0
+    assert float(loss(a, -a)) > 0.0
+    assert make_vgg_loss(None) is None  # no file: feature matching only, with a warning
+    torch.save({"something": torch.zeros(1)}, tmp_path / "bad.pth")
+    with pytest.raises(FileFormatError, match="not a VGG19"):
+        VGGLoss(tmp_path / "bad.pth")
