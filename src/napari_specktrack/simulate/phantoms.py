@@ -41,6 +41,20 @@ def _check_size(size_px: int) -> int:
     return int(size_px)
 
 
+def _sphere(y: float, x: float, z: float, r: float, material: str, void: bool = False) -> dict:
+    """One ``phantom.json`` sphere (pixels; ``center_z_px`` along the beam from the mid-plane)."""
+    obj: dict[str, Any] = {
+        "shape": "sphere",
+        "center_yx_px": [round(y, 3), round(x, 3)],
+        "center_z_px": round(z, 3),
+        "radius_px": round(r, 3),
+        "material": material,
+    }
+    if void:
+        obj["void"] = True
+    return obj
+
+
 def spheres_phantom(size_px: int, rng: np.random.Generator, *, n_spheres: int = 6) -> dict:
     """POM spheres in a PE tube (axis along y) filling a ``size_px`` × ``size_px`` image."""
     n = _check_size(size_px)
@@ -70,16 +84,7 @@ def spheres_phantom(size_px: int, rng: np.random.Generator, *, n_spheres: int = 
                    for py, px, pz, pr in placed):
                 placed.append((y, x, z, float(r)))
                 break
-    for y, x, z, r in placed:
-        objects.append(
-            {
-                "shape": "sphere",
-                "center_yx_px": [round(y, 3), round(x, 3)],
-                "center_z_px": round(z, 3),
-                "radius_px": round(r, 3),
-                "material": "POM",
-            }
-        )
+    objects += [_sphere(y, x, z, r, "POM") for y, x, z, r in placed]
     return {"name": "spheres", "medium": "air", "objects": objects}
 
 
@@ -199,17 +204,7 @@ def foam_phantom(size_px: int, rng: np.random.Generator, geometry: Geometry, **k
     objects: list[dict[str, Any]] = [
         {"shape": "slab", "thickness_px": round(t_px, 3), "material": "polyurethane"}
     ]
-    for y, x, z, r in bubbles:
-        objects.append(
-            {
-                "shape": "sphere",
-                "center_yx_px": [round(y, 3), round(x, 3)],
-                "center_z_px": round(z, 3),
-                "radius_px": round(r, 3),
-                "material": "polyurethane",
-                "void": True,
-            }
-        )
+    objects += [_sphere(y, x, z, r, "polyurethane", void=True) for y, x, z, r in bubbles]
     return {"name": "foam", "medium": "air", "objects": objects}
 
 
