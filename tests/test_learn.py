@@ -175,6 +175,52 @@ def test_kill_and_resume_continues_from_the_saved_step(pair_dir, tmp_path, monke
     assert [int(r["step"]) for r in rows] == list(range(1, 13))
 
 
+def test_resume_after_a_hard_kill_logs_each_step_once(pair_dir, tmp_path, monkeypatch):
+    import napari_specktrack.learn.networks as nets
+
+    monkeypatch.setitem(nets.PRESETS, "lite", TINY)
+    with pytest.raises(CancelledError):
+        calls = {"n": 0}
+        train(pair_dir, tmp_path / "k", _tiny_config(checkpoint_every_steps=4),
+              cancel=lambda: (calls.__setitem__("n", calls["n"] + 1), calls["n"] > 4)[1])
+    # a kill between checkpoints: the log ran ahead of checkpoint.pt (steps 5-6 not saved)
+    with open(tmp_path / "k" / "losses.csv", "a") as fh:
+        fh.write("5,1,1,1,0,1,1,1,0.1\n6,1,1,1,0,1,1,1,0.2\n")
+    train(pair_dir, tmp_path / "k", resume=True)
+    rows = list(csv_rows(tmp_path / "k" / "losses.csv"))
+    assert [int(r["step"]) for r in rows] == list(range(1, 13))
+
+
+def test_cli_sigterm_saves_a_checkpoint_at_the_current_step(pair_dir, tmp_path, monkeypatch):
+    import argparse
+    import os
+    import signal
+
+    import napari_specktrack.learn.networks as nets
+    import napari_specktrack.learn.train as train_mod
+    from napari_specktrack.learn import _cli_train
+
+    monkeypatch.setitem(nets.PRESETS, "lite", TINY)
+    real_train = train_mod.train
+
+    def train_killed_at_step_3(*a, progress=None, **kw):
+        def progress_and_kill(step, total):
+            progress(step, total)
+            if step == 3:
+                os.kill(os.getpid(), signal.SIGTERM)  # as `kill PID` would
+        return real_train(*a, progress=progress_and_kill, **kw)
+
+    monkeypatch.setattr(train_mod, "train", train_killed_at_step_3)
+    parser = argparse.ArgumentParser()
+    _cli_train.add_arguments(parser)
+    args = parser.parse_args(["--pairs", str(pair_dir), "--out", str(tmp_path / "s"), "--crop", "32", "32",
+                              "--ndf", "8", "--epochs", "3", "--checkpoint-every", "100", "--threads", "1"])
+    before = signal.getsignal(signal.SIGTERM)
+    assert _cli_train.run(args) == 130
+    assert int(torch.load(tmp_path / "s" / "checkpoint.pt", weights_only=True)["step"]) == 3
+    assert signal.getsignal(signal.SIGTERM) == before  # the handler is restored after the run
+
+
 def test_resume_with_more_epochs_continues_a_finished_run(pair_dir, tmp_path, monkeypatch):
     import napari_specktrack.learn.networks as nets
 
@@ -182,10 +228,21 @@ def test_resume_with_more_epochs_continues_a_finished_run(pair_dir, tmp_path, mo
     train(pair_dir, tmp_path / "r", _tiny_config(epochs=1))
     with pytest.raises(InputError, match="larger"):
         train(pair_dir, tmp_path / "r", resume=True, epochs=0)
-    more = train(pair_dir, tmp_path / "r", resume=True, epochs=2)
+    with pytest.raises(InputError, match="positive"):
+        train(pair_dir, tmp_path / "r", resume=True, lr=-1.0)
+    more = train(pair_dir, tmp_path / "r", resume=True, epochs=2, lr=5e-5)
+    ck = torch.load(tmp_path / "r" / "checkpoint.pt", weights_only=True)
+    assert ck["opt_g"]["param_groups"][0]["lr"] == ck["opt_d"]["param_groups"][0]["lr"] == 5e-5
+    assert json.loads(ck["config"])["lr"] == 5e-5
     assert more["steps"] == 8  # 4 pairs × 2 epochs, the first 4 steps kept from the first run
     rows = list(csv_rows(tmp_path / "r" / "losses.csv"))
     assert [int(r["step"]) for r in rows] == list(range(1, 9))
+    # a step limit mid-epoch stops and exports there; a limit already reached only exports
+    assert train(pair_dir, tmp_path / "r", resume=True, epochs=3, max_steps=10)["steps"] == 10
+    assert load_generator(tmp_path / "r" / "generator.safetensors")[1]["step"] == 10
+    (tmp_path / "r" / "generator.safetensors").unlink()
+    assert train(pair_dir, tmp_path / "r", resume=True, max_steps=5)["steps"] == 10
+    assert load_generator(tmp_path / "r" / "generator.safetensors")[1]["step"] == 10
 
 
 def test_full_frame_inference_pads_to_the_network_multiple(tmp_path):

@@ -95,6 +95,27 @@ def _save_atomic(obj: Any, path: Path) -> None:
             os.unlink(tmp)
 
 
+def _truncate_losses(csv_path: Path, step: int) -> None:
+    """Drop the rows a killed run logged after its last checkpoint (``step``), atomically.
+
+    A run killed between checkpoints has logged steps that the resumed run will redo; keeping
+    them would list those steps twice in losses.csv. A step already listed twice (a log from
+    an earlier version) keeps its last row, the one the checkpointed state went through.
+    """
+    with open(csv_path, newline="") as fh:
+        rows = list(csv.reader(fh))
+    if not rows:
+        return
+    by_step = {int(r[0]): r for r in rows[1:] if r and r[0].isdigit() and int(r[0]) <= step}
+    kept = [rows[0], *(by_step[k] for k in sorted(by_step))]
+    if kept == rows:
+        return
+    fd, tmp = tempfile.mkstemp(prefix=f".{csv_path.name}.", suffix=".part", dir=csv_path.parent)
+    with os.fdopen(fd, "w", newline="") as fh:
+        csv.writer(fh).writerows(kept)
+    os.replace(tmp, csv_path)
+
+
 def train(
     pairs_dir: str | Path,
     run_dir: str | Path,
@@ -102,6 +123,8 @@ def train(
     *,
     resume: bool = False,
     epochs: int | None = None,
+    lr: float | None = None,
+    max_steps: int | None = None,
     progress: Callable[[int, int], None] | None = None,
     cancel: Callable[[], bool] | None = None,
     log: Callable[[str], None] | None = None,
@@ -112,6 +135,10 @@ def train(
     every step — on True the state is checkpointed and :class:`CancelledError` raised.
     ``epochs``, with ``resume``, raises the run's total number of epochs so that a finished run
     can go on training (the data order is a function of the step, so nothing else changes).
+    ``lr``, with ``resume``, sets a new learning rate (per step, both networks) for the steps
+    still to run — e.g. a lower one to settle a long run — and is recorded in run.json.
+    ``max_steps``, with ``resume``, replaces the run's step limit (the run stops and exports
+    its generator at that step; a limit at or below the saved step only exports).
     """
     import torch
 
@@ -133,6 +160,14 @@ def train(
                 raise InputError(f"--epochs {epochs} is below the run's {config.epochs}; give a larger "
                                  f"number to continue training, or leave --epochs out")
             config = replace(config, epochs=epochs)
+        if lr is not None:
+            if not (lr > 0 and math.isfinite(lr)):
+                raise InputError(f"--lr must be a positive number, got {lr}")
+            config = replace(config, lr=lr)
+        if max_steps is not None:
+            if max_steps < 1:
+                raise InputError(f"--max-steps must be ≥ 1, got {max_steps}")
+            config = replace(config, max_steps=max_steps)
     config = config or TrainConfig()
     if config.preset not in PRESETS:
         raise InputError(f"unknown preset {config.preset!r}; choose one of {sorted(PRESETS)}")
@@ -159,6 +194,9 @@ def train(
         opt_g.load_state_dict(state["opt_g"])
         opt_d.load_state_dict(state["opt_d"])
         step = int(state["step"])
+        for opt in (opt_g, opt_d):  # the saved Adam state carries the old rate
+            for group in opt.param_groups:
+                group["lr"] = config.lr
         say(f"resuming {run} at step {step}")
     run.mkdir(parents=True, exist_ok=True)
     from ..io import write_json
@@ -184,12 +222,15 @@ def train(
 
     csv_path = run / "losses.csv"
     new_csv = not csv_path.exists() or not resume
+    if not new_csv:
+        _truncate_losses(csv_path, step)
     fh = open(csv_path, "w" if new_csv else "a", newline="")
     writer = csv.writer(fh)
     if new_csv:
         writer.writerow(LOSS_COLUMNS)
     t0 = time.perf_counter()
     last = {}
+    exported_at = -1
     try:
         gen.train()
         disc.train()
@@ -249,8 +290,12 @@ def train(
                 fh.flush()
                 checkpoint()
                 export_safetensors(gen, run / "generator.safetensors", {**meta, "step": step})
+                exported_at = step
                 say(f"epoch {epoch + 1}: step {step}/{total}, " +
                     ", ".join(f"{k} {v:.4g}" for k, v in last.items()))
+        if exported_at != step:  # stopped by the step limit mid-epoch, or nothing left to run
+            checkpoint()
+            export_safetensors(gen, run / "generator.safetensors", {**meta, "step": step})
     finally:
         fh.close()
     return {"steps": step, "seconds": time.perf_counter() - t0, "last_losses": last,
