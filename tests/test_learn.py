@@ -175,6 +175,34 @@ def test_kill_and_resume_continues_from_the_saved_step(pair_dir, tmp_path, monke
     assert [int(r["step"]) for r in rows] == list(range(1, 13))
 
 
+def test_exported_generator_is_the_moving_average_of_the_weights(pair_dir, tmp_path, monkeypatch):
+    import napari_specktrack.learn.networks as nets
+
+    monkeypatch.setitem(nets.PRESETS, "lite", TINY)
+    torch.manual_seed(3)  # train() seeds torch with config.seed before building the generator
+    init = nets.GlobalGenerator(TINY).state_dict()
+    train(pair_dir, tmp_path / "one", _tiny_config(max_steps=1, ema_decay=0.999))
+    ck = torch.load(tmp_path / "one" / "checkpoint.pt", weights_only=True)
+    decay = 2.0 / 11.0  # the warm-up min(0.999, (1 + step)/(10 + step)) at step 1
+    exported = load_generator(tmp_path / "one" / "generator.safetensors")[0].state_dict()
+    for k, w in ck["generator"].items():
+        want = decay * init[k] + (1 - decay) * w
+        torch.testing.assert_close(ck["generator_ema"][k], want, atol=1e-6, rtol=1e-5)
+        torch.testing.assert_close(exported[k], want, atol=1e-6, rtol=1e-5)
+    assert any(not torch.equal(ck["generator"][k], exported[k]) for k in exported)
+    # a checkpoint file given as --generator means its averaged weights too
+    from_ck = load_generator(tmp_path / "one" / "checkpoint.pt")[0].state_dict()
+    assert all(torch.equal(from_ck[k], exported[k]) for k in exported)
+    # ema_decay 0: the raw weights are exported and no average is kept
+    train(pair_dir, tmp_path / "raw", _tiny_config(max_steps=3, ema_decay=0.0))
+    ck = torch.load(tmp_path / "raw" / "checkpoint.pt", weights_only=True)
+    assert "generator_ema" not in ck
+    raw = load_generator(tmp_path / "raw" / "generator.safetensors")[0].state_dict()
+    assert all(torch.equal(ck["generator"][k], raw[k]) for k in raw)
+    with pytest.raises(InputError, match="ema_decay"):
+        train(pair_dir, tmp_path / "bad", _tiny_config(ema_decay=1.0))
+
+
 def test_resume_after_a_hard_kill_logs_each_step_once(pair_dir, tmp_path, monkeypatch):
     import napari_specktrack.learn.networks as nets
 

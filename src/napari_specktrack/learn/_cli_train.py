@@ -34,6 +34,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--vgg-weights", type=Path, help="torchvision vgg19 state dict for the VGG loss")
     parser.add_argument("--lsgan", action="store_true",
                         help="least-squares GAN loss (pix2pixHD's default) instead of sigmoid + BCE")
+    parser.add_argument("--ema-decay", type=float, default=0.999,
+                        help="export a moving average of the generator weights with this decay per "
+                             "step (0: the raw weights)")
     parser.add_argument("--ndf", type=int, default=64, help="discriminator width")
     parser.add_argument("--checkpoint-every", type=int, default=200, help="steps between checkpoints")
     parser.add_argument("--max-steps", type=int,
@@ -51,7 +54,8 @@ def run(args: argparse.Namespace) -> int:
         preset=args.preset, epochs=args.epochs or 10, crop_yx_px=tuple(args.crop),
         lr=2e-4 if args.lr is None else args.lr, seed=args.seed, device=args.device, lsgan=args.lsgan,
         vgg_weights=str(args.vgg_weights) if args.vgg_weights else None, l1_weight=args.l1_weight,
-        ndf=args.ndf, checkpoint_every_steps=args.checkpoint_every, max_steps=args.max_steps,
+        ndf=args.ndf, ema_decay=args.ema_decay, checkpoint_every_steps=args.checkpoint_every,
+        max_steps=args.max_steps,
     )
     if args.threads is not None:
         if args.threads < 1:

@@ -77,8 +77,9 @@ def _load_state(path: Path) -> tuple[dict, dict]:
             f"plain containers are accepted, never pickled objects"
         ) from exc
     if isinstance(obj, dict) and "generator" in obj:  # our training checkpoint
-        meta = obj.get("meta", {})
-        return obj["generator"], json.loads(meta) if isinstance(meta, str) else meta
+        meta = obj.get("meta", {})  # its averaged weights when it has them (what training exports)
+        return (obj.get("generator_ema", obj["generator"]),
+                json.loads(meta) if isinstance(meta, str) else meta)
     if isinstance(obj, dict) and all(isinstance(v, torch.Tensor) for v in obj.values()):
         return obj, {"origin": "pix2pixHD state dict"}  # NVIDIA pix2pixHD latest_net_G.pth
     raise FileFormatError(f"{path} holds no generator weights (expected a state dict)")

