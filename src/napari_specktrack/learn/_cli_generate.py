@@ -12,8 +12,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--generator", default="pretrained", help="'pretrained' or a weights file")
     parser.add_argument("--out", type=Path, required=True, help="output TIFF (inline.tif)")
     parser.add_argument("--device", default="auto", help="auto, cpu or cuda")
-    parser.add_argument("--tile-px", type=int, help="process in tiles of this side (default: full frames)")
-    parser.add_argument("--overlap-px", type=int, default=64)
+    parser.add_argument("--tile-px", type=int,
+                        help="run layer by layer in tiles of this side, pixels (same result as a "
+                             "full frame, bounded device memory; default: full frames)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -27,7 +28,7 @@ def run(args: argparse.Namespace) -> int:
     device = resolve_device(args.device)
     model = load_generator(args.generator, device)
     out = generate_inline(sample, reference, args.generator, device=device, tile_px=args.tile_px,
-                          overlap_px=args.overlap_px, _model=model)
+                          _model=model)
     meta = {"geometry": read_tiff_metadata(args.sample).get("geometry"),
             "provenance": {"step": "generate", "generator": model[1].get("path"),
                            "preset": model[1].get("preset"),

@@ -3,17 +3,12 @@
 ``generate_inline(sample, reference)`` feeds the network (sample − reference) mapped by the
 training set's fixed affine normalisation and maps its tanh output back to flat-field units.
 The generator is fully convolutional: a frame is padded (reflect) to a multiple of
-2^n_downsampling and cropped back, or — when it does not fit in memory — cut into overlapping
-tiles that are blended with weights ramping linearly across the overlap, so no step remains at
-tile borders.
-
-Limitation of tiles: pix2pixHD normalises every image by its own per-channel statistics
-(instance norm) and its receptive field spans hundreds of pixels, so a tile's output is not the
-same region of a full-frame pass: measured on the lite preset, per-pixel differences of
-≈ 0.01–0.02 (median, in tanh units) and up to 0.1–0.25 with 32–128 px overlaps. Frame-wide
-norm statistics gathered over the tiles did not converge in a few passes (tried, reverted).
-Prefer full frames (a 2048² frame fits in a few GB on CPU for the lite preset); use tiles only
-when memory forces it.
+2^n_downsampling and cropped back. When a frame does not fit in device memory, ``tile_px`` runs
+the same network layer by layer in tiles with frame-wide instance-norm statistics
+(:mod:`.tiling`): the full-frame result to float rounding, with no seams, while the device
+holds one tile at a time. (Independent overlapping tiles blended together — the usual recipe —
+were tried first and rejected: instance norm over a tile gives every tile its own contrast, off
+by ~1e-2 from the full frame.)
 
 Weights: ``"pretrained"`` (the shipped ``pretrained/lite.safetensors``), a ``.safetensors``
 file written by ``specktrack train``, a training checkpoint ``.pt``, or a generator state dict
@@ -127,30 +122,30 @@ def load_generator(generator: str | Path = "pretrained", device: str = "cpu", *,
     return model, meta
 
 
-def _ramp(n: int, overlap: int) -> np.ndarray:
-    """Blending weight along one tile side: 1 inside, linear ramps over ``overlap`` at both ends."""
-    i = np.arange(n, dtype=np.float32)
-    r = np.minimum(i + 1, n - i) / float(overlap + 1)
-    return np.clip(r, 1e-3, 1.0)
-
-
 def _run_model(model, x: np.ndarray, multiple: int, device: str, channels_in: int,
-               channels_out: int, half: bool) -> np.ndarray:
-    """One full pass on a 2-D normalised input (padded to ``multiple``, cropped back)."""
+               channels_out: int, half: bool, tile_px: int | None = None,
+               cancel: Callable[[], bool] | None = None) -> np.ndarray:
+    """One pass on a 2-D normalised input (padded to ``multiple``, cropped back).
+
+    With ``tile_px`` the pass runs layer by layer in tiles (:mod:`.tiling`): the same result as a
+    full-frame pass while the device holds one tile at a time.
+    """
     import torch
 
     h, w = x.shape
     ph, pw = (-h) % multiple, (-w) % multiple
     xp = np.pad(x, ((0, ph), (0, pw)), mode="reflect") if (ph or pw) else x
-    t = torch.from_numpy(np.ascontiguousarray(xp, np.float32))[None, None].to(device)
+    t = torch.from_numpy(np.ascontiguousarray(xp, np.float32))[None, None]
     if channels_in > 1:
         t = t.repeat(1, channels_in, 1, 1)
-    with torch.inference_mode():
-        if half:
-            with torch.autocast("cuda", dtype=torch.float16):
-                y = model(t)
-        else:
-            y = model(t)
+    if tile_px is not None:
+        from .tiling import forward_tiled
+
+        y = forward_tiled(model, t, tile_px, device=device, half=half, cancel=cancel)
+    else:
+        with torch.inference_mode():
+            with torch.autocast("cuda", dtype=torch.float16, enabled=half):
+                y = model(t.to(device))
     y = y.float().mean(dim=1) if channels_out > 1 else y[:, 0]
     return y[0, :h, :w].cpu().numpy()
 
@@ -162,7 +157,6 @@ def generate_inline(
     *,
     device: str = "auto",
     tile_px: int | None = None,
-    overlap_px: int = 64,
     batch_size: int = 1,
     half: bool | None = None,
     progress: Callable[[int, int], None] | None = None,
@@ -181,8 +175,10 @@ def generate_inline(
         "pretrained" or a weights file (see module docstring).
     device
         "auto", "cpu" or "cuda"; ``half`` (default: on for CUDA) runs in float16.
-    tile_px, overlap_px
-        Tile side and overlap in pixels; ``None`` processes full frames.
+    tile_px
+        Process each frame layer by layer in tiles of this side (pixels, ≥ 16) when it is
+        larger: the full-frame result (within float rounding, no seams) while the device holds
+        one tile at a time (see :mod:`.tiling`). ``None`` processes full frames.
     batch_size
         Reserved for batched frames (frames are processed one by one; memory stays bounded).
     progress, cancel
@@ -212,49 +208,20 @@ def generate_inline(
     if norm is None:  # a foreign checkpoint: map this data's own spread, output tanh → [0, 2]
         norm = {"input_scale": float(4 * (frames - r).std() + 1e-6), "target_min": 0.0,
                 "target_max": 2.0}
-    if tile_px is not None:
-        if tile_px < 2 * multiple or tile_px <= 2 * overlap_px:
-            raise InputError(
-                f"tile_px {tile_px} must exceed 2 × overlap_px ({overlap_px}) and 2 × {multiple}"
-            )
+    if tile_px is not None and tile_px < 16:
+        raise InputError(f"tile_px must be at least 16 pixels, got {tile_px}")
     out = np.empty(frames.shape, np.float32)
     for i, frame in enumerate(frames):
         if cancel is not None and cancel():
             raise CancelledError(f"generation cancelled after {i} of {len(frames)} frame(s)")
         x = normalise_input(frame - r, norm)
         args = (multiple, dev, int(cfg["input_nc"]), int(cfg["output_nc"]), half)
-        if tile_px is None or (x.shape[0] <= tile_px and x.shape[1] <= tile_px):
-            y = _run_model(model, x, *args)
-        else:
-            y = _tiled(model, x, tile_px, overlap_px, args, cancel)
+        fits = tile_px is None or (x.shape[0] <= tile_px and x.shape[1] <= tile_px)
+        y = _run_model(model, x, *args, tile_px=None if fits else tile_px, cancel=cancel)
         out[i] = denormalise_target(y, norm)
         if progress is not None:
             progress(i + 1, len(frames))
     return out if s.ndim == 3 else out[0]
-
-
-def _tiled(model, x: np.ndarray, tile: int, overlap: int, args: tuple, cancel) -> np.ndarray:
-    h, w = x.shape
-    step = tile - overlap
-    ys = list(range(0, max(h - tile, 0) + 1, step))
-    xs = list(range(0, max(w - tile, 0) + 1, step))
-    if ys[-1] + tile < h:
-        ys.append(h - tile)
-    if xs[-1] + tile < w:
-        xs.append(w - tile)
-    acc = np.zeros((h, w), np.float32)
-    wsum = np.zeros((h, w), np.float32)
-    for y0 in ys:
-        for x0 in xs:
-            if cancel is not None and cancel():
-                raise CancelledError("generation cancelled")
-            sl = (slice(y0, min(y0 + tile, h)), slice(x0, min(x0 + tile, w)))
-            patch = x[sl]
-            y = _run_model(model, patch, *args)
-            wgt = _ramp(patch.shape[0], overlap)[:, None] * _ramp(patch.shape[1], overlap)[None, :]
-            acc[sl] += wgt * y
-            wsum[sl] += wgt
-    return acc / wsum
 
 
 def export_safetensors(model, path: str | Path, meta: dict) -> Path:
