@@ -284,6 +284,15 @@ def test_full_frame_inference_pads_to_the_network_multiple(tmp_path):
     seen = []
     generate_inline(acq.sample, acq.reference, path, device="cpu", progress=lambda d, t: seen.append(d))
     assert seen == [1, 2]
+    # batches: frames are independent (per-image norm), so batching changes nothing but speed
+    three = np.concatenate([acq.sample, acq.sample[:1]])
+    batched = generate_inline(three, acq.reference, path, device="cpu", batch_size=2,
+                              progress=lambda d, t: seen.append(d))
+    assert seen[2:] == [2, 3]
+    np.testing.assert_allclose(batched[:2], out, atol=1e-5)
+    np.testing.assert_allclose(batched[2], out[0], atol=1e-5)
+    with pytest.raises(InputError, match="batch_size"):
+        generate_inline(acq.sample, acq.reference, path, device="cpu", batch_size=0)
     with pytest.raises(CancelledError):
         generate_inline(acq.sample, acq.reference, path, device="cpu", cancel=lambda: True)
     with pytest.raises(InputError, match="reference's shape"):

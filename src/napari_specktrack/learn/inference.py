@@ -125,29 +125,31 @@ def load_generator(generator: str | Path = "pretrained", device: str = "cpu", *,
 def _run_model(model, x: np.ndarray, multiple: int, device: str, channels_in: int,
                channels_out: int, half: bool, tile_px: int | None = None,
                cancel: Callable[[], bool] | None = None) -> np.ndarray:
-    """One pass on a 2-D normalised input (padded to ``multiple``, cropped back).
+    """One pass on a batch of normalised inputs (b, y, x), padded to ``multiple``, cropped back.
 
-    With ``tile_px`` the pass runs layer by layer in tiles (:mod:`.tiling`): the same result as a
-    full-frame pass while the device holds one tile at a time.
+    Frames in a batch are independent (instance norm is per image). With ``tile_px`` each frame
+    runs layer by layer in tiles (:mod:`.tiling`): the same result as a full-frame pass while
+    the device holds one tile at a time.
     """
     import torch
 
-    h, w = x.shape
+    _b, h, w = x.shape
     ph, pw = (-h) % multiple, (-w) % multiple
-    xp = np.pad(x, ((0, ph), (0, pw)), mode="reflect") if (ph or pw) else x
-    t = torch.from_numpy(np.ascontiguousarray(xp, np.float32))[None, None]
+    xp = np.pad(x, ((0, 0), (0, ph), (0, pw)), mode="reflect") if (ph or pw) else x
+    t = torch.from_numpy(np.ascontiguousarray(xp, np.float32))[:, None]
     if channels_in > 1:
         t = t.repeat(1, channels_in, 1, 1)
     if tile_px is not None:
         from .tiling import forward_tiled
 
-        y = forward_tiled(model, t, tile_px, device=device, half=half, cancel=cancel)
+        y = torch.cat([forward_tiled(model, ti[None], tile_px, device=device, half=half,
+                                     cancel=cancel) for ti in t])
     else:
         with torch.inference_mode():
             with torch.autocast("cuda", dtype=torch.float16, enabled=half):
                 y = model(t.to(device))
     y = y.float().mean(dim=1) if channels_out > 1 else y[:, 0]
-    return y[0, :h, :w].cpu().numpy()
+    return y[:, :h, :w].cpu().numpy()
 
 
 def generate_inline(
@@ -180,14 +182,14 @@ def generate_inline(
         larger: the full-frame result (within float rounding, no seams) while the device holds
         one tile at a time (see :mod:`.tiling`). ``None`` processes full frames.
     batch_size
-        Reserved for batched frames (frames are processed one by one; memory stays bounded).
+        Frames per full-frame pass (more keeps a GPU busier; memory grows with it). Tiled
+        passes take one frame at a time.
     progress, cancel
         ``progress(done, total)`` after each frame; ``cancel()`` returning True stops with
         :class:`CancelledError`.
 
     Returns float32 in-line image(s) with ``sample``'s shape, in flat-field units.
     """
-    del batch_size
     from .pairs import denormalise_target, normalise_input
 
     s = np.asarray(sample, np.float32)
@@ -210,17 +212,20 @@ def generate_inline(
                 "target_max": 2.0}
     if tile_px is not None and tile_px < 16:
         raise InputError(f"tile_px must be at least 16 pixels, got {tile_px}")
+    if int(batch_size) < 1:
+        raise InputError(f"batch_size must be at least 1, got {batch_size}")
+    fits = tile_px is None or (r.shape[0] <= tile_px and r.shape[1] <= tile_px)
+    step = int(batch_size) if fits else 1
+    args = (multiple, dev, int(cfg["input_nc"]), int(cfg["output_nc"]), half)
     out = np.empty(frames.shape, np.float32)
-    for i, frame in enumerate(frames):
+    for i in range(0, len(frames), step):
         if cancel is not None and cancel():
             raise CancelledError(f"generation cancelled after {i} of {len(frames)} frame(s)")
-        x = normalise_input(frame - r, norm)
-        args = (multiple, dev, int(cfg["input_nc"]), int(cfg["output_nc"]), half)
-        fits = tile_px is None or (x.shape[0] <= tile_px and x.shape[1] <= tile_px)
+        x = normalise_input(frames[i:i + step] - r, norm)
         y = _run_model(model, x, *args, tile_px=None if fits else tile_px, cancel=cancel)
-        out[i] = denormalise_target(y, norm)
+        out[i:i + step] = denormalise_target(y, norm)
         if progress is not None:
-            progress(i + 1, len(frames))
+            progress(min(i + step, len(frames)), len(frames))
     return out if s.ndim == 3 else out[0]
 
 

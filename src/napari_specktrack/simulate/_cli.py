@@ -28,7 +28,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     parser.add_argument("--out", type=Path, required=True, help="output folder")
     parser.add_argument("--geometry", type=Path, help="geometry.json (default: the paper's beamline)")
-    parser.add_argument("--psf-sigma-px", type=float, help="detector PSF σ in pixels (default 1.5)")
+    parser.add_argument("--psf-sigma-px", type=float, help="detector PSF σ in pixels (default 2.0)")
     parser.add_argument("--photons", type=float, help="photons per pixel (default 1e4); 0 = no noise")
     parser.add_argument("--oversample", type=int, help="fine-grid factor (default 4)")
     parser.add_argument("--pairs", type=int, help="write N training pairs instead of one acquisition")
