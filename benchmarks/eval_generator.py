@@ -4,8 +4,8 @@ On simulated phantoms with seeds never used in training (default 900–903; the 
 set uses 1000+), for each of spheres and foam:
 
 - SSIM of the generated in-line image against the true in-line image without photon noise
-  (same seed, so the same phantom and membrane; skimage.metrics.structural_similarity, data
-  range of the true image) — against the noisy one SSIM mostly scores the noise in flat areas,
+  (``Acquisition.truth_inline``; skimage.metrics.structural_similarity, data range of the true
+  image) — against the noisy one SSIM mostly scores the noise in flat areas,
   which a denoising generator cannot and should not reproduce;
 - the double-exposure phase error with the *generated* in-line image divided by the error with
   the *true* one, in the interior and in the edge ring (goal ≤ 1.5);
@@ -34,7 +34,7 @@ def main() -> None:
 
     from napari_specktrack.learn.inference import generate_inline, load_generator
     from napari_specktrack.retrieval import conventional, double_exposure
-    from napari_specktrack.simulate import SimulationConfig, simulate
+    from napari_specktrack.simulate import simulate
 
     model = load_generator(args.generator, "cpu")
     results = {}
@@ -44,8 +44,7 @@ def main() -> None:
         rows = []
         for seed in args.seeds:
             acq = simulate(phantom, args.size, seed=seed)
-            clean = simulate(phantom, args.size, seed=seed,
-                             config=SimulationConfig(photons_per_px=None)).inline
+            clean = acq.truth_inline  # the same in-line image before photon noise
             gen = generate_inline(acq.sample, acq.reference, args.generator, device="cpu", _model=model)
             ssim = structural_similarity(clean, gen, data_range=float(np.ptp(clean)))
             ring = distance_transform_edt(np.hypot(acq.truth_dx, acq.truth_dy) <= 1.0) <= 6

@@ -150,6 +150,38 @@ def test_noise_level_matches_photon_count():
     assert acq.inline.std() == pytest.approx(1 / math.sqrt(1e3), rel=0.1)
 
 
+def test_truth_inline_is_the_inline_image_before_noise():
+    cfg = SimulationConfig(photons_per_px=2e3)
+    acq = simulate("foam", 96, seed=5, config=cfg)
+    clean = simulate("foam", 96, seed=5, config=SimulationConfig(photons_per_px=None))
+    np.testing.assert_array_equal(acq.truth_inline, clean.inline)  # same phantom, no noise drawn
+    # the measured in-line image is the noise-free one plus Poisson noise of 2e3 photons/px
+    resid = (acq.inline - acq.truth_inline) / np.sqrt(acq.truth_inline)
+    assert resid.mean() == pytest.approx(0.0, abs=3e-3)
+    assert resid.std() == pytest.approx(1 / math.sqrt(2e3), rel=0.05)
+    # computing the truth draws nothing: the noisy images are those of a run without it
+    np.testing.assert_array_equal(acq.sample, simulate("foam", 96, seed=5, config=cfg).sample)
+
+
+def test_simulated_pairs_have_noise_free_targets_unless_asked(tmp_path):
+    from napari_specktrack.learn.pairs import read_pairs
+    from napari_specktrack.simulate.pairs import iter_pairs
+
+    (inp, tgt, rec), = iter_pairs(1, 64, phantoms=["foam"], seed=21)
+    (inp_n, tgt_n, rec_n), = iter_pairs(1, 64, phantoms=["foam"], seed=21, clean_targets=False)
+    cfg = SimulationConfig.from_dict(rec["source"]["config"])
+    acq = simulate("foam", 64, seed=21, config=cfg)
+    np.testing.assert_array_equal(inp, acq.sample - acq.reference)  # inputs keep their noise
+    np.testing.assert_array_equal(inp_n, inp)
+    np.testing.assert_array_equal(tgt, acq.truth_inline)
+    np.testing.assert_array_equal(tgt_n, acq.inline)
+    assert rec["target"] == "noise-free in-line image" and rec_n["target"] == "in-line image"
+    from napari_specktrack.simulate.pairs import write_simulated_pairs
+
+    folder = read_pairs(write_simulated_pairs(tmp_path / "p", 2, 48, seed=3))
+    assert all(r["target"] == "noise-free in-line image" for r in folder.records)
+
+
 def test_reproducible_by_seed():
     a = simulate("foam", 96, seed=11)
     b = simulate("foam", 96, seed=11)
@@ -207,10 +239,11 @@ def test_save_load_round_trip(tmp_path):
     names = {p.name for p in tmp_path.iterdir()}
     assert {"reference.tif", "sample.tif", "inline.tif", "geometry.json", "phantom.json",
             "truth_phase.tif", "truth_transmission.tif", "truth_darkfield.tif", "truth_dx.tif",
-            "truth_dy.tif"} <= names
+            "truth_dy.tif", "truth_inline.tif"} <= names
     back = Acquisition.load(tmp_path)
     np.testing.assert_array_equal(back.sample, acq.sample)
     np.testing.assert_array_equal(back.truth_phase, acq.truth_phase.astype(np.float32))
+    np.testing.assert_array_equal(back.truth_inline, acq.truth_inline)
     assert back.geometry == acq.geometry and back.phantom == acq.phantom and back.seed == 1
     assert back.truth_phase.dtype == np.float32
 

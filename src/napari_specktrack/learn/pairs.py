@@ -6,11 +6,14 @@ A pair folder holds::
     DIR/targets/<name>.tif   float32 (y, x): the in-line image (flat-field-normalised, ≈ 1)
     DIR/pairs.json           {"format": "specktrack-pairs", "version": 1,
                               "geometry": {...geometry.json...}, "normalisation": null | {...},
-                              "pairs": [{"name", "source": {...}, "frame", "crop_yx_px"}, ...]}
+                              "pairs": [{"name", "source": {...}, "frame", "crop_yx_px",
+                                         "target"}, ...]}
 
 ``source`` is free-form provenance (phantom and seed for simulated pairs; files for measured
 ones), ``frame`` the frame index in a stack (or null), ``crop_yx_px`` = [y0, x0, h, w] of the
-region the pair was cut from (or null for a whole frame).
+region the pair was cut from (or null for a whole frame), ``target`` what the target is
+("in-line image", measured or with photon noise; "noise-free in-line image" for simulated
+pairs by default).
 
 Normalisation (physics-notes §2.6): one fixed affine map per dataset, not per image, so the
 network's output stays quantitative — inputs are divided by ``input_scale`` (4 × the standard
@@ -90,6 +93,7 @@ def write_pairs(
             "frame": rec.get("frame"),
             "crop_yx_px": rec.get("crop_yx_px"),
             "shape": list(inp.shape),
+            "target": rec.get("target", "in-line image"),
         })
     if normalisation is not None:
         index["normalisation"] = normalisation

@@ -2,8 +2,9 @@
 
 Writes reference.tif, sample.tif, inline.tif, geometry.json, phantom.json, simulation.json and
 the truth (truth_phase.tif in rad, truth_transmission.tif, truth_darkfield.tif, truth_dx.tif and
-truth_dy.tif in pixels). With --pairs N, writes a training pair folder instead (inputs/,
-targets/, pairs.json) from N acquisitions with seeds S … S+N−1.
+truth_dy.tif in pixels, truth_inline.tif: the in-line image before photon noise). With
+--pairs N, writes a training pair folder instead (inputs/, targets/, pairs.json) from N
+acquisitions with seeds S … S+N−1; the targets are noise-free unless --noisy-targets.
 """
 
 from __future__ import annotations
@@ -32,6 +33,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--photons", type=float, help="photons per pixel (default 1e4); 0 = no noise")
     parser.add_argument("--oversample", type=int, help="fine-grid factor (default 4)")
     parser.add_argument("--pairs", type=int, help="write N training pairs instead of one acquisition")
+    parser.add_argument("--noisy-targets", action="store_true",
+                        help="with --pairs: targets keep their photon noise, as measured ones would "
+                             "(default: noise-free in-line images)")
 
 
 def _config(args: argparse.Namespace):
@@ -72,6 +76,7 @@ def run(args: argparse.Namespace) -> int:
         out = write_simulated_pairs(
             args.out, args.pairs, args.size, phantoms=args.phantom, seed=args.seed,
             geometry=geometry, config=config, progress=_progress("pairs"),
+            clean_targets=not args.noisy_targets,
         )
         print(f"wrote {args.pairs} training pairs to {out}")
         return 0

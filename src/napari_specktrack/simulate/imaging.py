@@ -124,7 +124,8 @@ class Acquisition:
     radians (pixel-averaged), ``truth_transmission`` (intensity), ``truth_darkfield`` (1 where
     nothing scatters; the phantoms have no unresolved structure, so it is 1 everywhere),
     ``truth_dx`` / ``truth_dy``: the refraction displacement of the speckle in detector pixels,
-    u = ∇φ / ``geometry.phase_gradient_per_shift`` (pixel-averaged gradient).
+    u = ∇φ / ``geometry.phase_gradient_per_shift`` (pixel-averaged gradient); ``truth_inline``:
+    the in-line image before photon noise (what a perfect second exposure would record).
     """
 
     reference: np.ndarray
@@ -137,11 +138,12 @@ class Acquisition:
     truth_darkfield: np.ndarray | None = None
     truth_dx: np.ndarray | None = None
     truth_dy: np.ndarray | None = None
+    truth_inline: np.ndarray | None = None
     config: SimulationConfig = field(default_factory=SimulationConfig)
     seed: int | None = None
     info: dict = field(default_factory=dict)
 
-    TRUTH = ("phase", "transmission", "darkfield", "dx", "dy")
+    TRUTH = ("phase", "transmission", "darkfield", "dx", "dy", "inline")
 
     def provenance(self) -> dict[str, Any]:
         """What produced this acquisition, for ``simulation.json`` and layer metadata."""
@@ -294,13 +296,16 @@ class _Chain:
         out["truth_darkfield"] = np.ones((n, n))
         return out
 
-    def finish(self, image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        """Blur (source + PSF), noise, crop and flat-field normalise one detector image."""
+    def finish(self, image: np.ndarray, rng: np.random.Generator | None) -> np.ndarray:
+        """Blur (source + PSF), noise, crop and flat-field normalise one detector image.
+
+        ``rng=None``: no photon noise (the noise-free truth of that image).
+        """
         sigma = math.hypot(self.g.source_blur_sigma_px, self.c.detector_psf_sigma_px)
         img = prop.gaussian_blur(image, sigma)
         m, n = self.m, self.n
         img = img[m : m + n, m : m + n]
-        if self.c.photons_per_px is not None:
+        if self.c.photons_per_px is not None and rng is not None:
             lam = np.clip(img, 0, None) * self.c.photons_per_px
             img = rng.poisson(lam) / self.c.photons_per_px
         return img.astype(np.float32)
@@ -397,6 +402,7 @@ def simulate(
     for i, state in enumerate(states):
         imgs = chain.sample_images(state)
         imgs["sample"] = chain.finish(imgs["sample"], noise_rng)
+        imgs["truth_inline"] = chain.finish(imgs["inline"], None)  # draws nothing from noise_rng
         imgs["inline"] = chain.finish(imgs["inline"], noise_rng)
         for key, val in imgs.items():
             results.setdefault(key, []).append(val.astype(np.float32))
