@@ -180,6 +180,13 @@ def test_simulated_pairs_have_noise_free_targets_unless_asked(tmp_path):
 
     folder = read_pairs(write_simulated_pairs(tmp_path / "p", 2, 48, seed=3))
     assert all(r["target"] == "noise-free in-line image" for r in folder.records)
+    # a second run into the same folder must not drop the first run's pairs from the index
+    with pytest.raises(InputError, match="already holds"):
+        write_simulated_pairs(tmp_path / "p", 1, 48, seed=9)
+    grown = read_pairs(write_simulated_pairs(tmp_path / "p", 2, 64, seed=5, append=True))
+    assert grown.names == [*folder.names, "spheres_00005", "foam_00006"]
+    with pytest.raises(InputError, match="already exists"):
+        write_simulated_pairs(tmp_path / "p", 1, 48, seed=3, append=True)
 
 
 def test_reproducible_by_seed():

@@ -36,6 +36,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--noisy-targets", action="store_true",
                         help="with --pairs: targets keep their photon noise, as measured ones would "
                              "(default: noise-free in-line images)")
+    parser.add_argument("--append", action="store_true",
+                        help="with --pairs: add the pairs to an existing pair folder")
 
 
 def _config(args: argparse.Namespace):
@@ -76,7 +78,7 @@ def run(args: argparse.Namespace) -> int:
         out = write_simulated_pairs(
             args.out, args.pairs, args.size, phantoms=args.phantom, seed=args.seed,
             geometry=geometry, config=config, progress=_progress("pairs"),
-            clean_targets=not args.noisy_targets,
+            clean_targets=not args.noisy_targets, append=args.append,
         )
         print(f"wrote {args.pairs} training pairs to {out}")
         return 0

@@ -86,13 +86,24 @@ def write_simulated_pairs(
     config: SimulationConfig | None = None,
     vary_detector: bool = True,
     clean_targets: bool = True,
+    append: bool = False,
     progress: Callable[[int, int], None] | None = None,
 ) -> Path:
-    """Simulate ``n_pairs`` pairs and write them as a pair folder (see learn/pairs.py)."""
+    """Simulate ``n_pairs`` pairs and write them as a pair folder (see learn/pairs.py).
+
+    An existing pair folder is refused unless ``append`` (then the new pairs are added to it;
+    their seeds must not repeat names already there).
+    """
     from ..learn.pairs import write_pairs
 
     geometry = geometry or Geometry()
     out = Path(out_dir)
+    has_pairs = (out / "pairs.json").exists()
+    if has_pairs and not append:
+        raise InputError(
+            f"{out} already holds a pair folder; write to a new folder, or append to it "
+            f"(--append) with seeds it does not have yet"
+        )
     for i, (inp, tgt, rec) in enumerate(
         iter_pairs(
             n_pairs,
@@ -106,7 +117,7 @@ def write_simulated_pairs(
         )
     ):
         # one pair at a time, appended, so a long run keeps what it made if interrupted
-        write_pairs(out, [inp], [tgt], [rec], geometry, append=i > 0)
+        write_pairs(out, [inp], [tgt], [rec], geometry, append=has_pairs or i > 0)
         if progress is not None:
             progress(i + 1, n_pairs)
     return out
