@@ -134,6 +134,13 @@ def test_user_path_roles_generate_retrieve(make_napari_viewer, compute, monkeypa
     gen_w.run_button.native.click()
     generated = viewer.layers[GENERATED_INLINE_NAME]
     assert generated.data.shape == (128, 128) and generated.metadata["provenance"]["step"] == "generate"
+    whole = generated.data.copy()
+    gen_w.tile_px.value = 48  # tiles reproduce the whole-frame image (layer by layer, exact)
+    gen_w.run_button.native.click()
+    assert viewer.layers[GENERATED_INLINE_NAME] is generated  # updated in place
+    assert generated.metadata["provenance"]["params"]["tile_px"] == 48
+    np.testing.assert_allclose(generated.data, whole, atol=1e-3)
+    gen_w.tile_px.value = 0
 
     ret_w.suggest_button.native.click()
     assert ret_w.window_px.value % 2 == 1 and ret_w.search_px.value >= 1
