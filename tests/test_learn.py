@@ -258,10 +258,15 @@ def test_resume_with_more_epochs_continues_a_finished_run(pair_dir, tmp_path, mo
         train(pair_dir, tmp_path / "r", resume=True, epochs=0)
     with pytest.raises(InputError, match="positive"):
         train(pair_dir, tmp_path / "r", resume=True, lr=-1.0)
-    more = train(pair_dir, tmp_path / "r", resume=True, epochs=2, lr=5e-5)
+    with pytest.raises(InputError, match="l1-weight"):
+        train(pair_dir, tmp_path / "r", resume=True, l1_weight=-1.0)
+    more = train(pair_dir, tmp_path / "r", resume=True, epochs=2, lr=5e-5, l1_weight=40.0)
     ck = torch.load(tmp_path / "r" / "checkpoint.pt", weights_only=True)
     assert ck["opt_g"]["param_groups"][0]["lr"] == ck["opt_d"]["param_groups"][0]["lr"] == 5e-5
-    assert json.loads(ck["config"])["lr"] == 5e-5
+    assert json.loads(ck["config"])["lr"] == 5e-5 and json.loads(ck["config"])["l1_weight"] == 40.0
+    rows = list(csv_rows(tmp_path / "r" / "losses.csv"))  # the logged term carries the weight: 4x
+    l1 = [float(r["g_l1"]) for r in rows]
+    assert np.mean(l1[4:8]) > 2 * np.mean(l1[:4])
     assert more["steps"] == 8  # 4 pairs × 2 epochs, the first 4 steps kept from the first run
     rows = list(csv_rows(tmp_path / "r" / "losses.csv"))
     assert [int(r["step"]) for r in rows] == list(range(1, 9))

@@ -30,7 +30,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--lr", type=float,
                         help="Adam learning rate per step (default 2e-4, the paper's); with --resume, "
                              "a new rate for the remaining steps")
-    parser.add_argument("--l1-weight", type=float, default=10.0, help="0 for the paper's losses only")
+    parser.add_argument("--l1-weight", type=float,
+                        help="weight of the L1 term (default 10; 0 for the paper's losses only); with "
+                             "--resume, a new weight for the remaining steps")
     parser.add_argument("--vgg-weights", type=Path, help="torchvision vgg19 state dict for the VGG loss")
     parser.add_argument("--lsgan", action="store_true",
                         help="least-squares GAN loss (pix2pixHD's default) instead of sigmoid + BCE")
@@ -53,7 +55,8 @@ def run(args: argparse.Namespace) -> int:
     config = TrainConfig(
         preset=args.preset, epochs=args.epochs or 10, crop_yx_px=tuple(args.crop),
         lr=2e-4 if args.lr is None else args.lr, seed=args.seed, device=args.device, lsgan=args.lsgan,
-        vgg_weights=str(args.vgg_weights) if args.vgg_weights else None, l1_weight=args.l1_weight,
+        vgg_weights=str(args.vgg_weights) if args.vgg_weights else None,
+        l1_weight=10.0 if args.l1_weight is None else args.l1_weight,
         ndf=args.ndf, ema_decay=args.ema_decay, checkpoint_every_steps=args.checkpoint_every,
         max_steps=args.max_steps,
     )
@@ -84,6 +87,7 @@ def run(args: argparse.Namespace) -> int:
         summary = train(args.pairs, args.out, None if args.resume else config, resume=args.resume,
                         epochs=args.epochs if args.resume else None,
                         lr=args.lr if args.resume else None,
+                        l1_weight=args.l1_weight if args.resume else None,
                         max_steps=args.max_steps if args.resume else None,
                         progress=progress, cancel=lambda: stop["now"],
                         log=lambda m: print(f"\n{m}", file=sys.stderr))

@@ -133,6 +133,7 @@ def train(
     resume: bool = False,
     epochs: int | None = None,
     lr: float | None = None,
+    l1_weight: float | None = None,
     max_steps: int | None = None,
     progress: Callable[[int, int], None] | None = None,
     cancel: Callable[[], bool] | None = None,
@@ -146,6 +147,8 @@ def train(
     can go on training (the data order is a function of the step, so nothing else changes).
     ``lr``, with ``resume``, sets a new learning rate (per step, both networks) for the steps
     still to run — e.g. a lower one to settle a long run — and is recorded in run.json.
+    ``l1_weight``, with ``resume``, sets a new weight of the L1 term for the steps still to run
+    (recorded in run.json and the checkpoint's configuration).
     ``max_steps``, with ``resume``, replaces the run's step limit (the run stops and exports
     its generator at that step; a limit at or below the saved step only exports).
     """
@@ -173,6 +176,10 @@ def train(
             if not (lr > 0 and math.isfinite(lr)):
                 raise InputError(f"--lr must be a positive number, got {lr}")
             config = replace(config, lr=lr)
+        if l1_weight is not None:
+            if not (l1_weight >= 0 and math.isfinite(l1_weight)):
+                raise InputError(f"--l1-weight must be ≥ 0, got {l1_weight}")
+            config = replace(config, l1_weight=l1_weight)
         if max_steps is not None:
             if max_steps < 1:
                 raise InputError(f"--max-steps must be ≥ 1, got {max_steps}")
