@@ -122,6 +122,32 @@ def test_pair_folder_round_trip_and_validation(pair_dir, tmp_path):
         write_pairs(tmp_path / "bad", [np.zeros((4, 4))], [np.zeros((4, 5))], [{}], folder.geometry)
 
 
+def test_augmentation_covers_all_eight_flips_and_quarter_turns(tmp_path):
+    from napari_specktrack.geometry import Geometry
+    from napari_specktrack.learn.pairs import PairDataset
+
+    img = np.arange(12 * 12, dtype=np.float32).reshape(12, 12) / 144.0  # no symmetry at all
+    folder = read_pairs(write_pairs(tmp_path, [img], [img + 1.0], [{"name": "a"}], Geometry()))
+    norm = {"input_scale": 1.0, "target_min": 0.0, "target_max": 2.0}
+    dihedral = {}
+    for k in range(4):
+        for flip in (False, True):
+            t = np.rot90(img, k)
+            dihedral[(t[:, ::-1] if flip else t).tobytes()] = (k, flip)
+    for crop in ((12, 12), (12, 8)):  # square crops too: they used to be flipped only
+        data = PairDataset(folder, norm, crop_yx_px=crop, seed=1)
+        seen = set()
+        for epoch in range(64):
+            data.epoch = epoch
+            a, b = (t.numpy()[0] for t in data[0])
+            assert a.shape == crop
+            np.testing.assert_allclose(b, a, atol=1e-6)  # normalised, target = input: same transform
+            if crop == (12, 12):
+                seen.add(dihedral[np.ascontiguousarray(a).tobytes()])
+        if crop == (12, 12):
+            assert len(seen) == 8
+
+
 def _tiny_config(**kw):
     base = dict(preset="lite", epochs=3, crop_yx_px=(32, 32), ndf=8, n_layers_d=2,
                 checkpoint_every_steps=2, seed=3)

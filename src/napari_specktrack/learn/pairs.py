@@ -231,8 +231,12 @@ class PairDataset:
         rng = np.random.default_rng([self.seed, self.epoch, i])
         inp, tgt = self._pair(i)
         h, w = self.crop
-        if rng.random() < 0.5 and self.augment and h != w:
-            h, w = w, h  # portrait or landscape crops: the rot90 augmentation below restores
+        # a quarter turn in half the items: cut the crop transposed, np.rot90 below restores its
+        # shape (before, square crops were never turned: a network trained on them saw every
+        # tube of the spheres phantom upright and failed on a turned one)
+        rotate = rng.random() < 0.5 and self.augment
+        if rotate:
+            h, w = w, h
         ph, pw = max(0, h - inp.shape[0]), max(0, w - inp.shape[1])
         if ph or pw:
             inp = np.pad(inp, ((0, ph), (0, pw)), mode="reflect")
@@ -246,7 +250,7 @@ class PairDataset:
                 a, b = a[:, ::-1], b[:, ::-1]
             if rng.random() < 0.5:
                 a, b = a[::-1], b[::-1]
-            if a.shape != (self.crop[0], self.crop[1]):
+            if rotate:
                 a, b = np.rot90(a), np.rot90(b)
         return (torch.from_numpy(np.ascontiguousarray(a))[None],
                 torch.from_numpy(np.ascontiguousarray(b))[None])
