@@ -26,6 +26,7 @@ def test_generate_full_tiled_and_batched_agree(sim, tmp_path):
     assert main(_args(sim, tmp_path / "full.tif")) == 0
     assert main(_args(sim, tmp_path / "tiled.tif", "--tile-px", "32", "--batch-size", "2")) == 0
     assert main(_args(sim, tmp_path / "batched.tif", "--batch-size", "2")) == 0
+    assert main(_args(sim, tmp_path / "avg.tif", "--average-orientations")) == 0
     full = tifffile.imread(tmp_path / "full.tif")
     assert full.shape == (3, 72, 72) and full.dtype == np.float32
     # the in-line image is ≈ 1 away from the sample (flat-field units), not the speckle input
@@ -35,6 +36,9 @@ def test_generate_full_tiled_and_batched_agree(sim, tmp_path):
     with tifffile.TiffFile(tmp_path / "tiled.tif") as tf:
         meta = json.loads(tf.pages[0].description)
     assert meta["provenance"]["tile_px"] == 32 and meta["provenance"]["preset"] == "lite"
+    with tifffile.TiffFile(tmp_path / "avg.tif") as tf:
+        assert json.loads(tf.pages[0].description)["provenance"]["average_orientations"] is True
+    assert tifffile.imread(tmp_path / "avg.tif").shape == full.shape
 
 
 def test_generate_refuses_to_overwrite_its_input(sim, capsys):

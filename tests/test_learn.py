@@ -355,6 +355,27 @@ def test_tiled_inference_equals_the_full_frame(tmp_path):
         generate_inline(s, r, device="cpu", tile_px=48, _model=model, cancel=cancel_mid_frame)
 
 
+def test_orientation_average_turns_each_output_back():
+    from napari_specktrack.learn.inference import PRETRAINED
+
+    model = load_generator(PRETRAINED)
+    acq = simulate("spheres", 96, seed=6)
+    s, r = acq.sample[:88, :72], acq.reference[:88, :72]  # not square: turns change the shape
+    want = np.zeros(s.shape)
+    for k in range(4):
+        for flip in (False, True):
+            def t(a, k=k, flip=flip):
+                a = np.rot90(a, k)
+                return np.ascontiguousarray(a[:, ::-1] if flip else a)
+            g = generate_inline(t(s), t(r), device="cpu", _model=model)
+            want += np.rot90(g[:, ::-1] if flip else g, -k) / 8
+    got = generate_inline(s, r, device="cpu", average_orientations=True, _model=model)
+    assert got.shape == s.shape
+    np.testing.assert_allclose(got, want, atol=1e-5)
+    plain = generate_inline(s, r, device="cpu", _model=model)
+    assert np.abs(got - plain).max() > 1e-3  # the average is not the plain pass
+
+
 def test_tiled_layers_match_torch_for_other_strides_and_kernels():
     from torch import nn
 

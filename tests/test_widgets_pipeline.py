@@ -141,6 +141,11 @@ def test_user_path_roles_generate_retrieve(make_napari_viewer, compute, monkeypa
     assert generated.metadata["provenance"]["params"]["tile_px"] == 48
     np.testing.assert_allclose(generated.data, whole, atol=1e-3)
     gen_w.tile_px.value = 0
+    gen_w.orientations.value = True  # the 8-orientation average: recorded, and a different image
+    gen_w.run_button.native.click()
+    assert generated.metadata["provenance"]["params"]["average_orientations"] is True
+    assert not np.allclose(generated.data, whole, atol=1e-4)
+    gen_w.orientations.value = False
 
     ret_w.suggest_button.native.click()
     assert ret_w.window_px.value % 2 == 1 and ret_w.search_px.value >= 1

@@ -15,6 +15,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--tile-px", type=int,
                         help="run layer by layer in tiles of this side, pixels (same result as a "
                              "full frame, bounded device memory; default: full frames)")
+    parser.add_argument("--average-orientations", action="store_true",
+                        help="average the outputs for all 8 flips and quarter turns (8x the time, "
+                             "a more accurate image)")
     parser.add_argument("--batch-size", type=int, default=1,
                         help="frames per full-frame pass (more keeps a GPU busier)")
 
@@ -30,11 +33,13 @@ def run(args: argparse.Namespace) -> int:
     device = resolve_device(args.device)
     model = load_generator(args.generator, device)
     out = generate_inline(sample, reference, args.generator, device=device, tile_px=args.tile_px,
-                          batch_size=args.batch_size, _model=model)
+                          batch_size=args.batch_size,
+                          average_orientations=args.average_orientations, _model=model)
     meta = {"geometry": read_tiff_metadata(args.sample).get("geometry"),
             "provenance": {"step": "generate", "generator": model[1].get("path"),
                            "preset": model[1].get("preset"),
                            "tile_px": args.tile_px, "batch_size": args.batch_size,
+                           "average_orientations": args.average_orientations,
                            "inputs": [str(args.reference), str(args.sample)]}}
     write_tiff(args.out, np.asarray(out, np.float32), metadata=meta,
                inputs=[args.reference, args.sample])

@@ -122,6 +122,20 @@ def load_generator(generator: str | Path = "pretrained", device: str = "cpu", *,
     return model, meta
 
 
+def _orientations(x: np.ndarray, average: bool):
+    """Yield (transformed batch, inverse) for the identity, or all 8 flips and quarter turns."""
+    for k in range(4 if average else 1):
+        for flip in ((False, True) if average else (False,)):
+            t = np.rot90(x, k, axes=(1, 2))
+            if flip:
+                t = t[:, :, ::-1]
+
+            def inverse(y: np.ndarray, k: int = k, flip: bool = flip) -> np.ndarray:
+                return np.rot90(y[:, :, ::-1] if flip else y, -k, axes=(1, 2))
+
+            yield np.ascontiguousarray(t), inverse
+
+
 def _run_model(model, x: np.ndarray, multiple: int, device: str, channels_in: int,
                channels_out: int, half: bool, tile_px: int | None = None,
                cancel: Callable[[], bool] | None = None) -> np.ndarray:
@@ -160,6 +174,7 @@ def generate_inline(
     device: str = "auto",
     tile_px: int | None = None,
     batch_size: int = 1,
+    average_orientations: bool = False,
     half: bool | None = None,
     progress: Callable[[int, int], None] | None = None,
     cancel: Callable[[], bool] | None = None,
@@ -181,6 +196,11 @@ def generate_inline(
         Process each frame layer by layer in tiles of this side (pixels, ≥ 16) when it is
         larger: the full-frame result (within float rounding, no seams) while the device holds
         one tile at a time (see :mod:`.tiling`). ``None`` processes full frames.
+    average_orientations
+        Run each frame in all 8 flips and quarter turns and average the 8 outputs (turned
+        back): the network was trained on all eight, and their mean drops the part of its
+        error that is not shared between orientations — measured on held-out foam, SSIM
+        +0.02 and a lower phase error (docs/accuracy.md). Costs 8 passes per frame.
     batch_size
         Frames per full-frame pass (more keeps a GPU busier; memory grows with it). Tiled
         passes take one frame at a time.
@@ -222,7 +242,11 @@ def generate_inline(
         if cancel is not None and cancel():
             raise CancelledError(f"generation cancelled after {i} of {len(frames)} frame(s)")
         x = normalise_input(frames[i:i + step] - r, norm)
-        y = _run_model(model, x, *args, tile_px=None if fits else tile_px, cancel=cancel)
+        y = np.zeros(x.shape, np.float32)
+        views = list(_orientations(x, average_orientations))
+        for xt, inverse in views:
+            y += inverse(_run_model(model, xt, *args, tile_px=None if fits else tile_px,
+                                    cancel=cancel)) / len(views)
         out[i:i + step] = denormalise_target(y, norm)
         if progress is not None:
             progress(min(i + step, len(frames)), len(frames))

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from magicgui.widgets import ComboBox, Container, FileEdit, Label, PushButton, SpinBox
+from magicgui.widgets import CheckBox, ComboBox, Container, FileEdit, Label, PushButton, SpinBox
 
 from ..errors import CancelledError, InputError, SpecktrackError
 from ._common import (
@@ -39,6 +39,7 @@ def generate_frames(
     generator: str,
     device: str,
     tile_px: int | None = None,
+    average_orientations: bool = False,
     progress: Any = None,
     cancel: Any = None,
     model: Any = None,
@@ -65,6 +66,7 @@ def generate_frames(
             generator=generator,
             device=device,
             tile_px=tile_px,
+            average_orientations=average_orientations,
             progress=progress if single else None,
             cancel=cancel,
             _model=model,
@@ -89,6 +91,9 @@ class GeneratorWidget(Container):
         self.tile_px = SpinBox(label="tile (px)", value=0, min=0, max=16384, step=64,
                                tooltip="0: whole frames. > 0: tiles of this side, layer by layer "
                                        "(same result, bounded GPU memory)")
+        self.orientations = CheckBox(
+            text="average 8 orientations", value=False,
+            tooltip="run every flip and quarter turn and average them: more accurate, 8x slower")
         self.scope = ComboBox(label="run on", choices=list(SCOPES), value=SCOPES[0])
         self.run_button = PushButton(text="Generate in-line image")
         self.cancel_button = PushButton(text="Cancel")
@@ -98,7 +103,8 @@ class GeneratorWidget(Container):
         self.run_button.changed.connect(self.run)
         self.cancel_button.changed.connect(lambda: self.runner.cancel())
         self.extend([
-            self.weights, self.weights_file, self.device, self.tile_px, self.scope,
+            self.weights, self.weights_file, self.device, self.tile_px, self.orientations,
+            self.scope,
             Container(widgets=[self.run_button, self.cancel_button], layout="horizontal",
                       labels=False, label=""),
             self.status,
@@ -133,6 +139,7 @@ class GeneratorWidget(Container):
             return False
         device = self.device.value
         tile_px = int(self.tile_px.value) or None
+        average = bool(self.orientations.value)
         if tile_px is not None and tile_px < 16:
             notify_error("in-line generation: a tile must be at least 16 px (0 for whole frames)")
             return False
@@ -151,7 +158,8 @@ class GeneratorWidget(Container):
             model = load_generator(generator, dev)  # once for the whole stack
             loaded.update(model[1], device=dev)
             return generate_frames(frames, indices, generator=generator, device=dev,
-                                   tile_px=tile_px, progress=progress, cancel=cancel, model=model)
+                                   tile_px=tile_px, average_orientations=average,
+                                   progress=progress, cancel=cancel, model=model)
 
         def show(stack: np.ndarray) -> None:
             data = stack if whole else stack[0]
@@ -161,7 +169,8 @@ class GeneratorWidget(Container):
                 "provenance": provenance(
                     "generate", {"generator": generator, "device": loaded.get("device", device),
                                  "preset": loaded.get("preset"), "config": loaded.get("config"),
-                                 "tile_px": tile_px, "frames": indices}, inputs
+                                 "tile_px": tile_px, "average_orientations": average,
+                                 "frames": indices}, inputs
                 ),
                 "frames": indices,
             }
