@@ -16,14 +16,6 @@ from __future__ import annotations
 import argparse
 
 import numpy as np
-from scipy.ndimage import distance_transform_edt
-
-
-def regions(acq, border=12):
-    ring = distance_transform_edt(np.hypot(acq.truth_dx, acq.truth_dy) <= 1.0) <= 6
-    core = np.zeros(ring.shape, bool)
-    core[border:-border, border:-border] = True
-    return core & ring, core & ~ring, core
 
 
 def measure(acq, result, core, ring, interior):
@@ -62,7 +54,7 @@ def main() -> None:
             for w in args.windows:
                 rows = []
                 for acq in acqs:
-                    ring, interior, core = regions(acq)
+                    ring, interior, core = acq.regions()
                     c = conventional(acq.sample, acq.reference, acq.geometry, window_px=w, search_px=6)
                     d = double_exposure(acq.sample, acq.reference, acq.inline, acq.geometry,
                                         window_px=w, search_px=6)

@@ -55,13 +55,7 @@ print(json.dumps({"seconds": dt, "peak_gb": hwm_gb(),
 
 
 def score(dx, dy, phase, acq) -> dict:
-    n = acq.truth_phase.shape[0]
-    from scipy.ndimage import distance_transform_edt
-
-    area = np.zeros((n, n), bool)
-    area[16:-16, 16:-16] = True
-    ring = distance_transform_edt(np.hypot(acq.truth_dx, acq.truth_dy) <= 1.0) <= 6
-    core = area & ~ring
+    ring, core, area = acq.regions(border_px=16)
     e_dx = (dx - acq.truth_dx)[core]
     e_dy = (dy - acq.truth_dy)[core]
     e_ph = phase - acq.truth_phase
@@ -72,7 +66,7 @@ def score(dx, dy, phase, acq) -> dict:
         "dy_rms_px": float(np.sqrt(np.mean(e_dy**2))),
         "dx_median_abs_px": float(np.median(np.abs(e_dx))),
         "phase_rms_frac": float(np.sqrt(np.mean(e_ph[core] ** 2)) / rng),
-        "ring_phase_rms_frac": float(np.sqrt(np.mean(e_ph[area & ring] ** 2)) / rng),
+        "ring_phase_rms_frac": float(np.sqrt(np.mean(e_ph[ring] ** 2)) / rng),
     }
 
 

@@ -32,7 +32,6 @@ def main() -> None:
                     help="generate with the 8-orientation average (generate_inline's option)")
     args = ap.parse_args()
 
-    from scipy.ndimage import distance_transform_edt
     from skimage.metrics import structural_similarity
 
     from napari_specktrack.learn.inference import generate_inline, load_generator
@@ -51,9 +50,7 @@ def main() -> None:
             gen = generate_inline(acq.sample, acq.reference, args.generator, device="cpu", _model=model,
                                   average_orientations=args.average_orientations)
             ssim = structural_similarity(clean, gen, data_range=float(np.ptp(clean)))
-            ring = distance_transform_edt(np.hypot(acq.truth_dx, acq.truth_dy) <= 1.0) <= 6
-            core = np.zeros(ring.shape, bool)
-            core[12:-12, 12:-12] = True
+            ring, interior, core = acq.regions()
             errs = {}
             for name, res in (
                 ("true", double_exposure(acq.sample, acq.reference, acq.inline, acq.geometry)),
@@ -62,8 +59,8 @@ def main() -> None:
             ):
                 e = res.phase_rad - acq.truth_phase
                 e = e - e[core].mean()
-                errs[name] = (float(np.sqrt(np.mean(e[core & ring] ** 2))),
-                              float(np.sqrt(np.mean(e[core & ~ring] ** 2))))
+                errs[name] = (float(np.sqrt(np.mean(e[ring] ** 2))),
+                              float(np.sqrt(np.mean(e[interior] ** 2))))
             row = (float(ssim), errs["gen"][0] / errs["true"][0], errs["gen"][1] / errs["true"][1],
                    errs["conv"][0] / errs["true"][0])
             rows.append(row)

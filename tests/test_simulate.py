@@ -189,6 +189,18 @@ def test_simulated_pairs_have_noise_free_targets_unless_asked(tmp_path):
         write_simulated_pairs(tmp_path / "p", 1, 48, seed=3, append=True)
 
 
+def test_regions_split_the_core_at_sharp_interfaces():
+    acq = simulate("spheres", 96, seed=1, config=NOISELESS)
+    ring, interior, core = acq.regions(ring_px=4, border_px=10)
+    assert not (ring & interior).any() and np.array_equal(ring | interior, core)
+    assert not core[:10].any() and core[10:-10, 10:-10].all()
+    assert ring.any() and interior.any()
+    steep = np.hypot(acq.truth_dx, acq.truth_dy) > 1.0  # the interfaces themselves are ring
+    assert ring[steep & core].all()
+    with pytest.raises(InputError, match="single"):
+        simulate("foaming", 64, seed=1, frames=2, config=NOISELESS).regions()
+
+
 def test_reproducible_by_seed():
     a = simulate("foam", 96, seed=11)
     b = simulate("foam", 96, seed=11)

@@ -258,6 +258,10 @@ def train(
             ck["generator_ema"] = ema.state_dict()
         _save_atomic(ck, ckpt_path)
 
+    def checkpoint_and_export() -> None:
+        checkpoint()
+        export_safetensors(exported, run / "generator.safetensors", {**meta, "step": step})
+
     csv_path = run / "losses.csv"
     new_csv = not csv_path.exists() or not resume
     if not new_csv:
@@ -280,8 +284,7 @@ def train(
                 if step >= total:
                     break
                 if cancel is not None and cancel():
-                    checkpoint()
-                    export_safetensors(exported, run / "generator.safetensors", {**meta, "step": step})
+                    checkpoint_and_export()
                     raise CancelledError(f"training cancelled at step {step}; resume with --resume")
                 a, b = dataset[int(idx)]
                 a, b = a[None].to(device), b[None].to(device)
@@ -327,14 +330,12 @@ def train(
                     progress(step, total)
             if step % n == 0 or step >= total:
                 fh.flush()
-                checkpoint()
-                export_safetensors(exported, run / "generator.safetensors", {**meta, "step": step})
+                checkpoint_and_export()
                 exported_at = step
                 say(f"epoch {epoch + 1}: step {step}/{total}, " +
                     ", ".join(f"{k} {v:.4g}" for k, v in last.items()))
         if exported_at != step:  # stopped by the step limit mid-epoch, or nothing left to run
-            checkpoint()
-            export_safetensors(exported, run / "generator.safetensors", {**meta, "step": step})
+            checkpoint_and_export()
     finally:
         fh.close()
     return {"steps": step, "seconds": time.perf_counter() - t0, "last_losses": last,

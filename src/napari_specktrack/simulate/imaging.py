@@ -145,6 +145,23 @@ class Acquisition:
 
     TRUTH = ("phase", "transmission", "darkfield", "dx", "dy", "inline")
 
+    def regions(self, ring_px: float = 6.0, border_px: int = 12) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Boolean masks ``(edge ring, interior, core)`` from the truth, for accuracy figures.
+
+        The *edge ring* is every pixel within ``ring_px`` pixels of a sharp interface (where the
+        true displacement exceeds 1 px: the singular rim gradient), the *interior* every other
+        pixel; both lie in the *core*, at least ``border_px`` pixels from the image border. The
+        one definition behind docs/accuracy.md, the benchmarks and the tests.
+        """
+        from scipy.ndimage import distance_transform_edt
+
+        if self.truth_dx is None or self.truth_dy is None or np.ndim(self.truth_dx) != 2:
+            raise InputError("regions need the 2-D truth displacement of a single simulated frame")
+        ring = distance_transform_edt(np.hypot(self.truth_dx, self.truth_dy) <= 1.0) <= ring_px
+        core = np.zeros(ring.shape, bool)
+        core[border_px:-border_px, border_px:-border_px] = True
+        return core & ring, core & ~ring, core
+
     def provenance(self) -> dict[str, Any]:
         """What produced this acquisition, for ``simulation.json`` and layer metadata."""
         return {
