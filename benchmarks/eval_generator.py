@@ -12,7 +12,7 @@ set uses 1000+), for each of spheres and foam:
 - for scale, the conventional method's error ratio to the true-in-line result.
 
     python benchmarks/eval_generator.py --generator runs/lite/generator.safetensors [--size 256]
-                                        [--average-orientations]
+                                        [--average-orientations] [--quarter-turn]
 """
 
 from __future__ import annotations
@@ -22,12 +22,30 @@ import argparse
 import numpy as np
 
 
+def _quarter_turn(acq):
+    """The acquisition turned by 90° (np.rot90): images turned, displacement turned with them.
+
+    A point at (y, x) moves to (N − 1 − x, y), so a displacement (dy, dx) becomes (−dx, dy).
+    """
+    from dataclasses import replace
+
+    t = np.rot90
+    return replace(acq, reference=t(acq.reference).copy(), sample=t(acq.sample).copy(),
+                   inline=t(acq.inline).copy(), truth_inline=t(acq.truth_inline).copy(),
+                   truth_phase=t(acq.truth_phase).copy(),
+                   truth_transmission=t(acq.truth_transmission).copy(),
+                   truth_darkfield=t(acq.truth_darkfield).copy(),
+                   truth_dx=t(acq.truth_dy).copy(), truth_dy=-t(acq.truth_dx).copy())
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--generator", default="pretrained")
     ap.add_argument("--size", type=int, default=256)
     ap.add_argument("--seeds", type=int, nargs="+", default=[900, 901, 902, 903])
     ap.add_argument("--json", help="also write the figures to this JSON file")
+    ap.add_argument("--quarter-turn", action="store_true",
+                    help="evaluate on every acquisition turned by 90° (robustness to orientation)")
     ap.add_argument("--average-orientations", action="store_true",
                     help="generate with the 8-orientation average (generate_inline's option)")
     args = ap.parse_args()
@@ -46,6 +64,8 @@ def main() -> None:
         rows = []
         for seed in args.seeds:
             acq = simulate(phantom, args.size, seed=seed)
+            if args.quarter_turn:
+                acq = _quarter_turn(acq)
             clean = acq.truth_inline  # the same in-line image before photon noise
             gen = generate_inline(acq.sample, acq.reference, args.generator, device="cpu", _model=model,
                                   average_orientations=args.average_orientations)
@@ -69,7 +89,8 @@ def main() -> None:
         m = np.mean(rows, axis=0)
         results[phantom] = {"ssim": m[0], "ring_ratio_gen_true": m[1], "interior_ratio_gen_true": m[2],
                             "ring_ratio_conv_true": m[3], "seeds": args.seeds, "size": args.size,
-                            "average_orientations": args.average_orientations}
+                            "average_orientations": args.average_orientations,
+                            "quarter_turn": args.quarter_turn}
         print(f"| {phantom} | mean | {m[0]:.3f} | {m[1]:.2f} | {m[2]:.2f} | {m[3]:.2f} |")
     if args.json:
         from napari_specktrack.io import write_json

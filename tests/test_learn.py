@@ -369,7 +369,20 @@ def test_orientation_average_turns_each_output_back():
                 return np.ascontiguousarray(a[:, ::-1] if flip else a)
             g = generate_inline(t(s), t(r), device="cpu", _model=model)
             want += np.rot90(g[:, ::-1] if flip else g, -k) / 8
-    got = generate_inline(s, r, device="cpu", average_orientations=True, _model=model)
+    seen = []
+    got = generate_inline(s, r, device="cpu", average_orientations=True, _model=model,
+                          progress=lambda d, t: seen.append((d, t)))
+    assert seen == [(k, 8) for k in range(1, 9)]  # a progress step per pass
+    calls = []
+
+    def cancel_at_third_pass():
+        calls.append(1)
+        return len(calls) == 3
+
+    with pytest.raises(CancelledError):  # cancel is honoured between the 8 passes
+        generate_inline(s, r, device="cpu", average_orientations=True, _model=model,
+                        cancel=cancel_at_third_pass)
+    assert len(calls) == 3
     assert got.shape == s.shape
     np.testing.assert_allclose(got, want, atol=1e-5)
     plain = generate_inline(s, r, device="cpu", _model=model)

@@ -205,8 +205,9 @@ def generate_inline(
         Frames per full-frame pass (more keeps a GPU busier; memory grows with it). Tiled
         passes take one frame at a time.
     progress, cancel
-        ``progress(done, total)`` after each frame; ``cancel()`` returning True stops with
-        :class:`CancelledError`.
+        ``progress(done, total)`` after each frame (with ``average_orientations``, after each
+        of its 8 passes: total = 8 × frames); ``cancel()`` returning True stops with
+        :class:`CancelledError` (checked between frames, passes and tiles).
 
     Returns float32 in-line image(s) with ``sample``'s shape, in flat-field units.
     """
@@ -237,18 +238,20 @@ def generate_inline(
     fits = tile_px is None or (r.shape[0] <= tile_px and r.shape[1] <= tile_px)
     step = int(batch_size) if fits else 1
     args = (multiple, dev, int(cfg["input_nc"]), int(cfg["output_nc"]), half)
+    n_views = 8 if average_orientations else 1
     out = np.empty(frames.shape, np.float32)
     for i in range(0, len(frames), step):
-        if cancel is not None and cancel():
-            raise CancelledError(f"generation cancelled after {i} of {len(frames)} frame(s)")
         x = normalise_input(frames[i:i + step] - r, norm)
         y = np.zeros(x.shape, np.float32)
-        views = list(_orientations(x, average_orientations))
-        for xt, inverse in views:
+        for v, (xt, inverse) in enumerate(_orientations(x, average_orientations)):
+            if cancel is not None and cancel():
+                raise CancelledError(f"generation cancelled after {i} of {len(frames)} frame(s)")
             y += inverse(_run_model(model, xt, *args, tile_px=None if fits else tile_px,
-                                    cancel=cancel)) / len(views)
+                                    cancel=cancel)) / n_views
+            if progress is not None and n_views > 1:
+                progress(i * n_views + (v + 1) * len(x), len(frames) * n_views)
         out[i:i + step] = denormalise_target(y, norm)
-        if progress is not None:
+        if progress is not None and n_views == 1:
             progress(min(i + step, len(frames)), len(frames))
     return out if s.ndim == 3 else out[0]
 
