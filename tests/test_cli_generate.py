@@ -35,9 +35,12 @@ def test_generate_full_tiled_and_batched_agree(sim, tmp_path):
     np.testing.assert_allclose(tifffile.imread(tmp_path / "batched.tif"), full, atol=1e-5)
     with tifffile.TiffFile(tmp_path / "tiled.tif") as tf:
         meta = json.loads(tf.pages[0].description)
-    assert meta["provenance"]["tile_px"] == 32 and meta["provenance"]["preset"] == "lite"
+    prov = meta["provenance"]
+    assert prov["params"]["tile_px"] == 32 and prov["inputs"]["generator"]["preset"] == "lite"
+    assert json.loads((tmp_path / "tiled.json").read_text())["provenance"] == prov
     with tifffile.TiffFile(tmp_path / "avg.tif") as tf:
-        assert json.loads(tf.pages[0].description)["provenance"]["average_orientations"] is True
+        avg = json.loads(tf.pages[0].description)["provenance"]
+    assert avg["params"]["average_orientations"] is True
     assert tifffile.imread(tmp_path / "avg.tif").shape == full.shape
 
 

@@ -70,5 +70,7 @@ def test_retrieve_never_overwrites_an_input(sim, tmp_path, capsys):
     args = ["retrieve", "--reference", str(d / "reference.tif"), "--sample", str(d / "phase.tif"),
             "--out", str(d), "--window-px", "11", "--search-px", "4"]
     assert main(args) == 2
-    assert "refusing to overwrite the input" in capsys.readouterr().err
+    assert "already holds a result" in capsys.readouterr().err
+    assert main([*args, "--overwrite"]) == 2  # replacing the folder would delete the inputs
+    assert "lies inside the output" in capsys.readouterr().err
     assert (d / "phase.tif").read_bytes() == before

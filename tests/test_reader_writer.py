@@ -10,7 +10,7 @@ import pytest
 import tifffile
 
 from napari_specktrack import _reader, _writer
-from napari_specktrack.errors import InputError
+from napari_specktrack.errors import InputError, SpecktrackError
 from napari_specktrack.geometry import Geometry
 from napari_specktrack.io import write_json, write_tiff
 
@@ -148,7 +148,7 @@ def test_writer_never_overwrites_the_input_file(tmp_path):
     write_tiff(src, _stack(2))
     before = src.read_bytes()
     meta = _meta(source_path=str(src))
-    with pytest.raises(InputError, match="refusing to overwrite"):
+    with pytest.raises(SpecktrackError, match="refusing to overwrite"):
         _writer.write_single_image(str(src), _stack(2) * 2, meta)
     assert src.read_bytes() == before
 

@@ -14,6 +14,9 @@ from napari_specktrack.errors import CancelledError, InputError
 from napari_specktrack.retrieval import conventional, double_exposure
 from napari_specktrack.simulate import simulate
 
+#: the parameters the figures below were measured with (the API default suggests them instead)
+P = {"window_px": 11, "search_px": 5}
+
 
 def regions(acq):
     return acq.regions()  # (edge ring, interior, core), as the module docstring says
@@ -31,24 +34,24 @@ def rms(a):
 @pytest.fixture(scope="module")
 def smooth():
     acq = simulate("smooth", 256, seed=2)
-    return acq, conventional(acq.sample, acq.reference, acq.geometry), double_exposure(
-        acq.sample, acq.reference, acq.inline, acq.geometry
+    return acq, conventional(acq.sample, acq.reference, acq.geometry, **P), double_exposure(
+        acq.sample, acq.reference, acq.inline, acq.geometry, **P
     )
 
 
 @pytest.fixture(scope="module")
 def spheres():
     acq = simulate("spheres", 384, seed=0)
-    return acq, conventional(acq.sample, acq.reference, acq.geometry), double_exposure(
-        acq.sample, acq.reference, acq.inline, acq.geometry
+    return acq, conventional(acq.sample, acq.reference, acq.geometry, **P), double_exposure(
+        acq.sample, acq.reference, acq.inline, acq.geometry, **P
     )
 
 
 @pytest.fixture(scope="module")
 def foam():
     acq = simulate("foam", 256, seed=0)
-    return acq, conventional(acq.sample, acq.reference, acq.geometry), double_exposure(
-        acq.sample, acq.reference, acq.inline, acq.geometry
+    return acq, conventional(acq.sample, acq.reference, acq.geometry, **P), double_exposure(
+        acq.sample, acq.reference, acq.inline, acq.geometry, **P
     )
 
 
@@ -128,8 +131,9 @@ def test_stack_progress_and_cancel():
     res = double_exposure(acq.sample, acq.reference, acq.inline, acq.geometry, window_px=9,
                           search_px=3, progress=lambda d, t: calls.append((d, t)))
     assert res.phase_rad.shape == (3, 64, 64) and res.valid.shape == (3, 64, 64)
-    assert calls == [(1, 3), (2, 3), (3, 3)]
-    assert res.params["method"] == "double-exposure" and res.params["frames"] == 3
+    # progress counts UNITS_PER_FRAME steps per frame, rising to the total
+    assert calls == [(100, 300), (200, 300), (300, 300)]
+    assert res.params["method"] == "double-exposure" and res.params["window_px"] == 9
     done = []
 
     def cancel():
@@ -153,10 +157,13 @@ def small():
         (lambda a: {"sample": a.sample - 5.0}, "zero or negative"),
         (lambda a: {"reference": np.full_like(a.reference, 1.0)}, "no usable speckle"),
         (lambda a: {"sample": a.sample.astype(np.complex64)}, "dtype"),
-        (lambda a: {"reference": np.stack([a.reference] * 2)}, "average a reference"),
+        (lambda a: {"reference": a.reference[None, None]}, "must be a .y, x. image or an .n, y, x. stack"),
+        (lambda a: {"sample": a.sample * 1e4}, "different intensity scales"),
+        (lambda a: {"sample": a.inline}, "no speckle"),
         (lambda a: {"geometry": None}, "geometry"),
-        (lambda a: {"inline": a.inline[:10]}, "frame for frame"),
+        (lambda a: {"inline": a.inline[:40]}, "frame for frame"),
         (lambda a: {"inline": None}, "needs an in-line image"),
+        (lambda a: {"inline": a.inline * 1e4}, "different intensity scales"),
     ],
 )
 def test_bad_input_names_the_problem_and_fix(small, mutate, fragment):
@@ -170,3 +177,10 @@ def test_inputs_are_not_modified(small):
     before = small.sample.copy()
     conventional(small.sample, small.reference, Geometry(), window_px=9, search_px=3)
     np.testing.assert_array_equal(small.sample, before)
+
+
+def test_a_reference_stack_is_averaged(small):
+    one = conventional(small.sample, small.reference, small.geometry, window_px=9, search_px=3)
+    two = conventional(small.sample, np.stack([small.reference] * 2), small.geometry, window_px=9,
+                       search_px=3)
+    np.testing.assert_allclose(two.phase_rad, one.phase_rad, atol=1e-4)

@@ -25,5 +25,13 @@ class FileFormatError(SpecktrackError, OSError):
     """A file that is missing, corrupt, or not in the expected format."""
 
 
+class OutputError(SpecktrackError, OSError):
+    """An output that would overwrite a result or an input, or that cannot be written."""
+
+
+class DeviceError(SpecktrackError, ValueError):
+    """A compute device that is unknown or not present on this machine."""
+
+
 class CancelledError(SpecktrackError):
     """Raised inside long computations when the user pressed cancel."""

@@ -1,53 +1,50 @@
 """Reading and writing images, stacks and JSON side files.
 
-Every writer here is atomic: it writes to a temporary file in the destination folder and
-renames it into place, so a crash or a full disk never leaves a half-written result, and a
-reader never sees one. Writers refuse to overwrite a file that the same call read as input
-(see :func:`check_not_input`).
+Writers are atomic and follow the umask (:mod:`.safety`: temporary file + rename), so a crash
+or a full disk never leaves a half-written result and a reader never sees one; they refuse to
+overwrite a file that the same call read as input (:func:`check_not_input`). Readers turn
+every failure of a file (missing, truncated, corrupt, not the format its name says) into a
+:class:`~napari_specktrack.errors.FileFormatError` naming the file.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from .errors import FileFormatError, InputError
+from .errors import FileFormatError
+from .safety import atomic_write, check_not_input, write_bytes_atomic, write_text_atomic
 
 PathLike = str | os.PathLike
 
+__all__ = [
+    "check_not_input",
+    "is_tiff",
+    "read_json",
+    "read_tiff",
+    "read_tiff_metadata",
+    "write_bytes_atomic",
+    "write_json",
+    "write_text_atomic",
+    "write_tiff",
+]
 
-def _atomic_target(path: PathLike) -> tuple[Path, int, str]:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
-    return path, fd, tmp
+#: the first bytes of a TIFF (little/big endian) and of a BigTIFF
+_TIFF_MAGIC = (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")
 
 
-def write_bytes_atomic(path: PathLike, data: bytes) -> Path:
-    """Write ``data`` to ``path`` atomically (temporary file + rename)."""
-    path, fd, tmp = _atomic_target(path)
+def is_tiff(path: PathLike) -> bool:
+    """True when ``path`` is a file that starts like a TIFF (its name is not enough)."""
     try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return path
-
-
-def write_text_atomic(path: PathLike, text: str) -> Path:
-    """Write ``text`` (UTF-8) to ``path`` atomically."""
-    return write_bytes_atomic(path, text.encode("utf-8"))
+        with open(path, "rb") as fh:
+            return fh.read(4) in _TIFF_MAGIC
+    except OSError:
+        return False
 
 
 def write_json(path: PathLike, obj: Any) -> Path:
@@ -72,7 +69,7 @@ def read_json(path: PathLike) -> Any:
         raise FileFormatError(f"{path} does not exist")
     try:
         return json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+    except (OSError, ValueError, RecursionError) as exc:  # JSONDecodeError, UnicodeDecodeError
         raise FileFormatError(f"{path} is not valid JSON ({exc}); fix or regenerate it") from exc
 
 
@@ -93,17 +90,9 @@ def write_tiff(
 
     check_not_input(path, inputs)
     data = np.asarray(data)
-    path, fd, tmp = _atomic_target(path)
-    os.close(fd)
-    try:
-        desc = json.dumps(metadata, default=_json_default) if metadata else None
-        tifffile.imwrite(tmp, data, description=desc, metadata=None, photometric="minisblack")
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return path
+    desc = json.dumps(metadata, default=_json_default) if metadata else None
+    return atomic_write(path, lambda tmp: tifffile.imwrite(
+        tmp, data, description=desc, metadata=None, photometric="minisblack"))
 
 
 def read_tiff(path: PathLike, *, memmap: bool = False) -> np.ndarray:
@@ -117,15 +106,24 @@ def read_tiff(path: PathLike, *, memmap: bool = False) -> np.ndarray:
     path = Path(path)
     if not path.is_file():
         raise FileFormatError(f"{path} does not exist; check the path")
+    if not is_tiff(path):
+        raise FileFormatError(f"{path} is not a TIFF file (its first bytes are not a TIFF "
+                              f"header); give a .tif written by the detector or this plugin")
     try:
         if memmap:
             try:
-                return tifffile.memmap(path, mode="r")
-            except ValueError:
-                pass  # compressed or not contiguous: fall back to reading
-        return tifffile.imread(path)
-    except (tifffile.TiffFileError, ValueError, OSError) as exc:
-        raise FileFormatError(f"{path} is not a readable TIFF ({exc}); is the file complete?") from exc
+                data = tifffile.memmap(path, mode="r")
+            except ValueError:  # compressed or not contiguous: read it instead
+                data = tifffile.imread(path)
+        else:
+            data = tifffile.imread(path)
+    except Exception as exc:  # any parser failure of a user's file is a format problem
+        raise FileFormatError(f"{path} is not a readable TIFF ({type(exc).__name__}: {exc}); is "
+                              f"the file complete?") from exc
+    if data.ndim < 2 or data.size == 0 or min(data.shape[-2:]) < 1:
+        raise FileFormatError(f"{path} holds no image (shape {data.shape}); the file is corrupt "
+                              f"or empty, write it again")
+    return data
 
 
 def read_tiff_metadata(path: PathLike) -> dict[str, Any]:
@@ -135,20 +133,10 @@ def read_tiff_metadata(path: PathLike) -> dict[str, Any]:
     try:
         with tifffile.TiffFile(path) as tif:
             desc = tif.pages[0].description
-    except (tifffile.TiffFileError, OSError) as exc:
+    except Exception as exc:  # any parser failure of a user's file is a format problem
         raise FileFormatError(f"{path} is not a readable TIFF ({exc})") from exc
     try:
         meta = json.loads(desc) if desc else {}
-    except json.JSONDecodeError:
+    except (json.JSONDecodeError, RecursionError):
         return {}
     return meta if isinstance(meta, dict) else {}
-
-
-def check_not_input(path: PathLike, inputs: Iterable[PathLike]) -> None:
-    """Refuse to write ``path`` if it is one of the ``inputs`` (inputs are never overwritten)."""
-    target = Path(path).resolve()
-    for item in inputs:
-        if Path(item).resolve() == target:
-            raise InputError(
-                f"refusing to overwrite the input file {item}; choose another output path"
-            )

@@ -1,4 +1,9 @@
-"""Generate the in-line image(s) from a sample speckle image (or stack) and its reference."""
+"""Generate the in-line image(s) from a sample speckle image (or stack) and its reference.
+
+Writes the in-line image(s) to --out (a TIFF, float32, flat-field units) with the provenance
+in its metadata and in a JSON sidecar (same name, .json). Raw frames are corrected with
+--dark/--flat first, as `retrieve` does. An existing --out is refused unless --overwrite.
+"""
 
 from __future__ import annotations
 
@@ -7,41 +12,47 @@ from pathlib import Path
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--reference", type=Path, required=True)
-    parser.add_argument("--sample", type=Path, required=True)
+    from .._cli_options import add_generator_options, add_inputs, add_overwrite
+
+    add_inputs(parser, sample_help="sample speckle image or stack")
     parser.add_argument("--generator", default="pretrained", help="'pretrained' or a weights file")
+    parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
+    add_generator_options(parser)
     parser.add_argument("--out", type=Path, required=True, help="output TIFF (inline.tif)")
-    parser.add_argument("--device", default="auto", help="auto, cpu or cuda")
-    parser.add_argument("--tile-px", type=int,
-                        help="run layer by layer in tiles of this side, pixels (same result as a "
-                             "full frame, bounded device memory; default: full frames)")
-    parser.add_argument("--average-orientations", action="store_true",
-                        help="average the outputs for all 8 flips and quarter turns (8x the time, "
-                             "a more accurate image)")
-    parser.add_argument("--batch-size", type=int, default=1,
-                        help="frames per full-frame pass (more keeps a GPU busier)")
+    add_overwrite(parser, "output file")
 
 
 def run(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from ..io import read_tiff, read_tiff_metadata, write_tiff
-    from .inference import generate_inline, load_generator, resolve_device
+    from .._cli_options import generator_spec, progress_bar
+    from ..errors import InputError
+    from ..io import read_tiff_metadata, write_json, write_tiff
+    from ..pipeline import UNITS_PER_FRAME, generate
+    from ..pipeline.files import load_frames
+    from ..safety import OutputSet
 
-    reference = read_tiff(args.reference)
-    sample = read_tiff(args.sample)
-    device = resolve_device(args.device)
-    model = load_generator(args.generator, device)
-    out = generate_inline(sample, reference, args.generator, device=device, tile_px=args.tile_px,
-                          batch_size=args.batch_size,
-                          average_orientations=args.average_orientations, _model=model)
-    meta = {"geometry": read_tiff_metadata(args.sample).get("geometry"),
-            "provenance": {"step": "generate", "generator": model[1].get("path"),
-                           "preset": model[1].get("preset"),
-                           "tile_px": args.tile_px, "batch_size": args.batch_size,
-                           "average_orientations": args.average_orientations,
-                           "inputs": [str(args.reference), str(args.sample)]}}
-    write_tiff(args.out, np.asarray(out, np.float32), metadata=meta,
-               inputs=[args.reference, args.sample])
-    print(f"wrote {args.out} ({model[1].get('preset')} generator on {device})")
+    out = Path(args.out)
+    if out.suffix.lower() not in (".tif", ".tiff"):
+        raise InputError(f"--out {out} must name a .tif file")
+    spec = generator_spec(args, args.generator, args.device)
+    frames, inputs, paths = load_frames(args.reference, args.sample, dark=args.dark, flat=args.flat)
+    sidecar = out.with_suffix(".json").name
+    outputs = OutputSet(out, inputs=paths, overwrite=args.overwrite, files=[out.name, sidecar])
+    geometry = None
+    if str(args.sample).lower().endswith((".tif", ".tiff")):
+        from ..geometry import Geometry
+
+        g = read_tiff_metadata(args.sample).get("geometry")
+        geometry = Geometry.from_dict(g) if isinstance(g, dict) else None
+    progress, close = progress_bar("generate", scale=UNITS_PER_FRAME)
+    try:
+        result = generate(frames, spec, geometry=geometry, inputs=inputs, progress=progress)
+    finally:
+        close()
+    meta = {"geometry": result.provenance["geometry"], "provenance": result.provenance, "unit": "1"}
+    with outputs:
+        write_tiff(outputs.path(out.name), np.asarray(result.inline, np.float32), metadata=meta)
+        write_json(outputs.path(sidecar), meta)
+    print(f"wrote {out} ({result.meta.get('preset')} generator on {result.device})")
     return 0

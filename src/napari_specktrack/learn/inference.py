@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from ..devices import resolve_device
 from ..errors import CancelledError, FileFormatError, InputError, SpecktrackError
 
 PRETRAINED_DIR = Path(__file__).parent / "pretrained"
@@ -33,17 +34,19 @@ PRETRAINED = PRETRAINED_DIR / "lite.safetensors"
 METADATA_KEY = "specktrack"
 
 
-def resolve_device(device: str = "auto") -> str:
-    """"auto" → "cuda" when a CUDA GPU is available, else "cpu"; otherwise checked as given."""
-    import torch
-
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise InputError("device 'cuda' was requested but no CUDA GPU is available; use 'cpu' or 'auto'")
-    if device not in ("cpu",) and not device.startswith("cuda"):
-        raise InputError(f"unknown device {device!r}; use 'auto', 'cpu' or 'cuda'")
-    return device
+def _metadata(raw: Any, path: Path) -> dict:
+    """The weights' metadata: a JSON object (string or dict), else a FileFormatError."""
+    if raw is None:
+        return {}
+    try:
+        meta = json.loads(raw) if isinstance(raw, str) else raw
+    except (ValueError, RecursionError) as exc:
+        raise FileFormatError(f"{path} has corrupt metadata ({exc}); export the weights again "
+                              f"with `specktrack train`") from exc
+    if not isinstance(meta, dict):
+        raise FileFormatError(f"{path} has metadata of type {type(meta).__name__}, not an object; "
+                              f"export the weights again with `specktrack train`")
+    return meta
 
 
 def _load_state(path: Path) -> tuple[dict, dict]:
@@ -62,8 +65,7 @@ def _load_state(path: Path) -> tuple[dict, dict]:
                 meta_raw = (fh.metadata() or {}).get(METADATA_KEY)
         except Exception as exc:  # safetensors raises its own error types
             raise FileFormatError(f"{path} is not a readable safetensors file ({exc})") from exc
-        meta = json.loads(meta_raw) if meta_raw else {}
-        return state, meta
+        return state, _metadata(meta_raw, path)
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
@@ -72,9 +74,11 @@ def _load_state(path: Path) -> tuple[dict, dict]:
             f"plain containers are accepted, never pickled objects"
         ) from exc
     if isinstance(obj, dict) and "generator" in obj:  # our training checkpoint
-        meta = obj.get("meta", {})  # its averaged weights when it has them (what training exports)
-        return (obj.get("generator_ema", obj["generator"]),
-                json.loads(meta) if isinstance(meta, str) else meta)
+        # its averaged weights when it has them (what training exports)
+        state = obj.get("generator_ema", obj["generator"])
+        if not isinstance(state, dict):
+            raise FileFormatError(f"{path} is a checkpoint without generator weights")
+        return state, _metadata(obj.get("meta"), path)
     if isinstance(obj, dict) and all(isinstance(v, torch.Tensor) for v in obj.values()):
         return obj, {"origin": "pix2pixHD state dict"}  # NVIDIA pix2pixHD latest_net_G.pth
     raise FileFormatError(f"{path} holds no generator weights (expected a state dict)")
@@ -97,8 +101,10 @@ def load_generator(generator: str | Path = "pretrained", device: str = "cpu", *,
     state, meta = _load_state(path)
     try:
         config = config_from_state_dict(state)
-    except (KeyError, ValueError, IndexError) as exc:
-        raise FileFormatError(f"{path} is not a pix2pixHD global generator ({exc})") from exc
+    except Exception as exc:  # a state dict of something else: wrong keys, ranks or sizes
+        raise FileFormatError(f"{path} is not a pix2pixHD global generator ({exc}); pass the "
+                              f"generator.safetensors of a `specktrack train` run") from exc
+    _check_finite_weights(state, path)
     if preset is not None:
         want = PRESETS.get(preset)
         if want is None:
@@ -112,14 +118,43 @@ def load_generator(generator: str | Path = "pretrained", device: str = "cpu", *,
                 f"drop --preset (it is detected from the weights) or pick the matching one"
             )
     model = GlobalGenerator(config)
-    result = model.load_state_dict(state, strict=True)
-    del result
+    try:
+        model.load_state_dict(state, strict=True)
+    except Exception as exc:  # missing or unexpected keys, size mismatches
+        raise FileFormatError(f"{path} does not fit a pix2pixHD generator ({str(exc)[:200]}); pass "
+                              f"the generator.safetensors of a `specktrack train` run") from exc
+    _check_normalisation(meta, path)
     model.eval().to(device)
     meta = {**meta, "config": config.to_dict(), "path": str(path)}
     meta["preset"] = next((k for k, v in PRESETS.items()
                            if (v.ngf, v.n_downsampling, v.n_blocks)
                            == (config.ngf, config.n_downsampling, config.n_blocks)), "custom")
     return model, meta
+
+
+def _check_finite_weights(state: dict, path: Path) -> None:
+    import torch
+
+    for key, value in state.items():
+        if not isinstance(value, torch.Tensor):
+            raise FileFormatError(f"{path}: entry {key!r} is not a tensor; not a generator file")
+        if value.is_floating_point() and not bool(torch.isfinite(value).all()):
+            raise FileFormatError(f"{path}: the weights {key!r} contain NaN/inf (a diverged "
+                                  f"training run?); use an earlier checkpoint or retrain")
+
+
+def _check_normalisation(meta: dict, path: Path) -> None:
+    norm = meta.get("normalisation")
+    if norm is None:
+        return
+    keys = ("input_scale", "target_min", "target_max")
+    ok = isinstance(norm, dict) and all(isinstance(norm.get(k), (int, float)) for k in keys)
+    if ok:
+        vals = [float(norm[k]) for k in keys]
+        ok = all(np.isfinite(vals)) and vals[0] > 0 and vals[2] > vals[1]
+    if not ok:
+        raise FileFormatError(f"{path}: its normalisation {norm!r} is not {{input_scale > 0, "
+                              f"target_min < target_max}}; export the weights again")
 
 
 def _orientations(x: np.ndarray, average: bool):

@@ -1,0 +1,167 @@
+"""The typed parameters of a run: one object each front end fills and the core checks once.
+
+:class:`RetrievalParams` holds everything a retrieval run needs besides the images and the
+geometry: the method, the tracking window and search range (detector pixels; ``None`` =
+suggested from the speckle at the start of the run and recorded), the phase integration, the
+device, and the in-line source — ``None`` (conventional), ``"measured"`` (the in-line images
+of the :class:`~.frames.Frames`) or a :class:`GeneratorSpec` (generate them with the network).
+The command line, the widgets and ``batch`` build the same objects; their defaults live here
+and nowhere else.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import Any, Union
+
+from ..errors import InputError
+
+METHODS = ("conventional", "double-exposure")
+#: the compute core's integrators (retrieval.integrate.INTEGRATION_METHODS, without torch)
+INTEGRATIONS = ("frankot-chellappa", "kottler", "weighted-least-squares")
+#: tracking window limits (px): odd, a few speckle grains up to a coarse map
+WINDOW_RANGE_PX = (3, 201)
+#: search range limits (px); wider searches mostly find false peaks
+SEARCH_RANGE_PX = (1, 50)
+
+
+def _int_in(name: str, value: Any, lo: int, hi: int | None = None) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or int(value) != value:
+        raise InputError(f"{name} must be a whole number, got {value!r}")
+    if value < lo or (hi is not None and value > hi):
+        bound = f"between {lo} and {hi}" if hi is not None else f"at least {lo}"
+        raise InputError(f"{name} must be {bound}, got {value!r}")
+    return int(value)
+
+
+@dataclass(frozen=True)
+class GeneratorSpec:
+    """How to generate the in-line image with the network.
+
+    Attributes
+    ----------
+    weights
+        ``"pretrained"`` (the shipped ``lite`` weights) or a weights file (``.safetensors``,
+        a training checkpoint ``.pt``, or NVIDIA pix2pixHD's ``latest_net_G.pth``).
+    device
+        ``"auto"``, ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or ``"mps"``.
+    tile_px
+        Run each frame layer by layer in tiles of this side (pixels, ≥ 16) — the full-frame
+        result with bounded device memory; ``None`` for whole frames.
+    batch_size
+        Frames per network pass (whole frames only).
+    average_orientations
+        Average the outputs over all 8 flips and quarter turns (8× the time, more accurate).
+    """
+
+    weights: str = "pretrained"
+    device: str = "auto"
+    tile_px: int | None = None
+    batch_size: int = 1
+    average_orientations: bool = False
+
+    def validate(self) -> GeneratorSpec:
+        """Check every field (files exist, numbers in range); returns self."""
+        w = str(self.weights)
+        if w != "pretrained" and not Path(w).expanduser().is_file():
+            raise InputError(f"generator weights {w!r} not found; pass 'pretrained' or an existing "
+                             f".safetensors / checkpoint file")
+        if self.tile_px is not None:
+            _int_in("tile_px", self.tile_px, 16)
+        _int_in("batch_size", self.batch_size, 1, 1024)
+        return self
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+InlineSource = Union[None, str, GeneratorSpec]  # None | "measured" | GeneratorSpec
+
+
+@dataclass(frozen=True)
+class RetrievalParams:
+    """Everything a retrieval run needs besides the images and the geometry.
+
+    Attributes
+    ----------
+    method
+        ``"conventional"`` or ``"double-exposure"``.
+    inline
+        The in-line source of double exposure: ``"measured"`` or a :class:`GeneratorSpec`;
+        ``None`` for the conventional method.
+    window_px
+        Side of the square correlation window in detector pixels (odd); ``None``: suggested
+        from the speckle size at the start of the run (recorded in the provenance).
+    search_px
+        Largest speckle displacement searched, ± detector pixels; ``None``: suggested.
+    integration
+        Phase-gradient integration, one of :data:`INTEGRATIONS`.
+    device
+        Torch device of the tracking (``"cpu"``, ``"cuda:0"``, ``"auto"``, …).
+    hot_pixel_threshold
+        Isolated pixels further than this many robust σ from their neighbours are replaced by
+        their 3 × 3 median before tracking; ``None`` disables it.
+    """
+
+    method: str = "conventional"
+    inline: InlineSource = None
+    window_px: int | None = None
+    search_px: int | None = None
+    integration: str = "frankot-chellappa"
+    device: str = "cpu"
+    hot_pixel_threshold: float | None = 10.0
+
+    @classmethod
+    def for_inline(cls, inline: InlineSource, **kwargs: Any) -> RetrievalParams:
+        """Parameters with the method implied by the in-line source (double exposure if any)."""
+        method = "conventional" if inline is None else "double-exposure"
+        return cls(method=method, inline=inline, **kwargs)
+
+    def validate(self) -> RetrievalParams:
+        """Check every field; returns self. Raises :class:`InputError` naming the fix."""
+        if self.method not in METHODS:
+            raise InputError(f"unknown method {self.method!r}; choose one of {METHODS}")
+        if self.method == "double-exposure" and self.inline is None:
+            raise InputError("double-exposure needs --inline (a measured in-line image) or "
+                             "--generator pretrained (one generated by the network)")
+        if self.method == "conventional" and self.inline is not None:
+            raise InputError("an in-line image is only used by the double-exposure method; choose "
+                             "--method double-exposure or drop --inline/--generator")
+        if isinstance(self.inline, GeneratorSpec):
+            self.inline.validate()
+        elif self.inline not in (None, "measured"):
+            raise InputError(f"inline must be None, 'measured' or a GeneratorSpec, got {self.inline!r}")
+        if self.window_px is not None:
+            w = _int_in("window_px", self.window_px, *WINDOW_RANGE_PX)
+            if w % 2 == 0:
+                raise InputError(f"window_px must be odd so the window has a centre pixel, got {w} "
+                                 f"(use {w - 1} or {w + 1})")
+        if self.search_px is not None:
+            _int_in("search_px", self.search_px, *SEARCH_RANGE_PX)
+        if self.integration not in INTEGRATIONS:
+            raise InputError(f"unknown integration {self.integration!r}; choose one of {INTEGRATIONS}")
+        t = self.hot_pixel_threshold
+        if t is not None and (isinstance(t, bool) or not isinstance(t, (int, float))
+                              or not math.isfinite(t) or t <= 0):
+            raise InputError(f"hot_pixel_threshold must be a positive number of σ or None, got {t!r}")
+        return self
+
+    def with_window(self, window_px: int, search_px: int) -> RetrievalParams:
+        """A copy with the window and search range filled in (after a suggestion)."""
+        return replace(self, window_px=int(window_px), search_px=int(search_px))
+
+    @property
+    def inline_kind(self) -> str:
+        """``"none"``, ``"measured"`` or ``"generated"``."""
+        if self.inline is None:
+            return "none"
+        return "generated" if isinstance(self.inline, GeneratorSpec) else "measured"
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready: the generator spec (if any) as a nested dict under ``generator``."""
+        d = asdict(self)
+        d["inline"] = self.inline_kind
+        d["generator"] = self.inline.to_dict() if isinstance(self.inline, GeneratorSpec) else None
+        return d

@@ -1,0 +1,316 @@
+"""The run every front end makes: validate once, calibrate, generate if asked, retrieve.
+
+``retrieve(frames, geometry, params)`` is the single entry of the CLI ``retrieve``, the
+Retrieval dock, ``batch`` and the array API (:func:`~napari_specktrack.retrieval.conventional`
+and :func:`~napari_specktrack.retrieval.double_exposure`); ``generate(frames, spec)`` that of the
+CLI ``generate`` and the Generator dock. Both
+
+1. check the parameters, the device, the weights and the images before computing
+   (:meth:`RetrievalParams.validate`, :meth:`Frames.validate`),
+2. suggest the window and search range from the speckle when they are not given,
+3. loop over the requested frames — the only frame loop — with ``progress(done, total)``
+   (in :data:`UNITS_PER_FRAME` steps per frame) and ``cancel()`` checked between frames,
+   network passes and bands of rows,
+4. return the arrays with one provenance record (:mod:`napari_specktrack.provenance`).
+
+:class:`Plan` is the prepared state (checked images, resolved parameters, cleaned reference,
+loaded generator) and :meth:`Plan.process` the per-frame step, for ``batch`` workers that
+each process a range of frames.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from ..errors import CancelledError, InputError
+from ..geometry import Geometry
+from ..provenance import array_input, file_input, make_record
+from .frames import Frames
+from .params import GeneratorSpec, RetrievalParams
+
+#: progress steps per frame (generation and tracking share them)
+UNITS_PER_FRAME = 100
+#: in-painted fraction of a frame above which a warning names the likely causes
+INPAINT_WARN = 0.10
+#: ... and above which the frame is taken as not tracked at all
+INPAINT_FAIL = 0.99
+
+Progress = Callable[[int, int], None] | None
+Cancel = Callable[[], bool] | None
+
+
+def _check_cancel(cancel: Cancel, done: int, total: int) -> None:
+    if cancel is not None and cancel():
+        raise CancelledError(f"cancelled after {done} of {total} frame(s)")
+
+
+def _indices(frames: Frames, indices: Sequence[int] | None) -> list[int]:
+    n = frames.n_frames
+    out = list(range(n)) if indices is None else [int(i) for i in indices]
+    bad = [i for i in out if not 0 <= i < n]
+    if bad or not out:
+        raise InputError(f"frame indices {bad or out} are outside the sample's {n} frame(s) (0…{n - 1})")
+    return out
+
+
+def _load_model(spec: GeneratorSpec, model: Any = None) -> tuple[Any, dict, str]:
+    """(module, metadata, device) for ``spec``; the weights are checked when loaded."""
+    from ..devices import resolve_device
+
+    device = resolve_device(spec.device)
+    if model is None:
+        from ..learn.inference import load_generator
+
+        model = load_generator(spec.weights, device)
+    return model[0], model[1], device
+
+
+@dataclass
+class Plan:
+    """A validated, prepared run (see :func:`prepare`)."""
+
+    frames: Frames
+    geometry: Geometry
+    params: RetrievalParams  #: window and search filled in
+    reference: np.ndarray  #: calibrated, hot pixels removed
+    device: str
+    background: np.ndarray | None = None
+    model: tuple[Any, dict, str] | None = None  #: (module, metadata, device) when generating
+    suggestion: dict | None = None
+    hot_reference: int = 0
+
+    def generate(self, indices: Sequence[int], samples: Sequence[np.ndarray],
+                 progress: Progress = None, cancel: Cancel = None) -> np.ndarray:
+        """Generated in-line images (k, y, x) for these calibrated sample frames."""
+        from ..learn.inference import generate_inline
+
+        spec = self.params.inline
+        module, meta, device = self.model
+        return generate_inline(np.stack(samples), self.frames.reference_image(), spec.weights,
+                               device=device, tile_px=spec.tile_px, batch_size=spec.batch_size,
+                               average_orientations=spec.average_orientations,
+                               progress=progress, cancel=cancel, _model=(module, meta))
+
+    def process(self, sample: np.ndarray, inline: np.ndarray | None,
+                cancel: Cancel = None) -> tuple[dict[str, np.ndarray], int]:
+        """One calibrated frame → the Retrieval fields (+ ``valid``) and hot pixels replaced."""
+        from ..retrieval.methods import retrieve_frame
+
+        p = self.params
+        return retrieve_frame(sample, self.reference, inline, self.geometry,
+                              window_px=p.window_px, search_px=p.search_px,
+                              integration=p.integration, background=self.background,
+                              device=self.device, hot_pixel_threshold=p.hot_pixel_threshold,
+                              cancel=cancel)
+
+
+def _resolve_window(frames: Frames, params: RetrievalParams, first: int
+                    ) -> tuple[RetrievalParams, dict | None]:
+    suggestion = None
+    if params.window_px is None or params.search_px is None:
+        from ..retrieval.tracking import suggest_parameters
+
+        suggestion = suggest_parameters(frames.reference_image(), frames.sample_frame(first))
+        params = params.with_window(params.window_px or suggestion["window_px"],
+                                    params.search_px or suggestion["search_px"])
+    w, s = params.window_px, params.search_px
+    ny, nx = frames.shape_yx
+    if min(ny, nx) < w + 2 * s:
+        raise InputError(f"the frames ({ny}×{nx} px) are smaller than window + 2 × search "
+                         f"({w} + 2 × {s} px); use a smaller window_px/search_px or larger frames")
+    return params, suggestion
+
+
+def prepare(frames: Frames, geometry: Geometry, params: RetrievalParams, *,
+            background: np.ndarray | None = None, model: Any = None, first: int = 0) -> Plan:
+    """Check everything and prepare a run; nothing is computed on the frames yet.
+
+    ``model`` is an already loaded ``(module, metadata)`` generator to reuse; ``first`` the
+    frame the window suggestion looks at.
+    """
+    from ..devices import resolve_device
+    from ..retrieval.signals import remove_hot_pixels
+
+    if not isinstance(geometry, Geometry):
+        raise InputError("geometry is missing or not a Geometry; load one with "
+                         "Geometry.from_json('geometry.json')")
+    params = params.validate()
+    device = resolve_device(params.device)
+    frames.validate(need_inline=params.inline_kind == "measured")
+    if background is not None:
+        background = np.asarray(background, bool)
+        if background.shape != frames.shape_yx:
+            raise InputError(f"the background mask {background.shape} must match the frames "
+                             f"{frames.shape_yx}")
+        if not background.any():
+            raise InputError("the background mask is empty; mark some pixels of empty beam")
+    params, suggestion = _resolve_window(frames, params, first)
+    loaded = _load_model(params.inline, model) if params.inline_kind == "generated" else None
+    reference, hot = frames.reference_image(), 0
+    if params.hot_pixel_threshold is not None:
+        reference, hot = remove_hot_pixels(reference, params.hot_pixel_threshold)
+    return Plan(frames, geometry, params, reference, device, background, loaded, suggestion, hot)
+
+
+@dataclass
+class RunResult:
+    """What a retrieval run returns: arrays (n, y, x), or (y, x) for a single image."""
+
+    retrieval: Any  #: :class:`~napari_specktrack.retrieval.Retrieval`
+    params: RetrievalParams
+    provenance: dict[str, Any]
+    frames: list[int]
+    inline_generated: np.ndarray | None = None
+    warnings: list[str] = field(default_factory=list)
+
+    def field(self, key: str) -> np.ndarray:
+        """An output by its :data:`~.fields.OUTPUT_FIELDS` key (``phase``, ``dx``, …)."""
+        from .fields import FIELD_BY_KEY
+
+        if key == "inline_generated":
+            return self.inline_generated
+        return getattr(self.retrieval, FIELD_BY_KEY[key].attr)
+
+
+def inpaint_warning(fraction: float, tag: str) -> str | None:
+    """The warning (or None) for a frame with this in-painted fraction; raises above the limit."""
+    causes = ("the search range is smaller than the displacements (raise search_px), the window "
+              "holds too few speckle grains (raise window_px), or there is little speckle")
+    if fraction >= INPAINT_FAIL:
+        raise InputError(f"{tag}: {100 * fraction:.1f} % of the pixels could not be tracked; "
+                         f"likely {causes}")
+    if fraction > INPAINT_WARN:
+        return f"{tag}: {100 * fraction:.1f} % of the pixels were in-painted; likely {causes}"
+    return None
+
+
+def _frame_loop(plan: Plan, idx: list[int], progress: Progress, cancel: Cancel
+                ) -> tuple[dict[str, list], list[np.ndarray], list[str], int]:
+    generating = plan.params.inline_kind == "generated"
+    step = plan.params.inline.batch_size if generating else 1
+    total = len(idx) * UNITS_PER_FRAME
+    out: dict[str, list] = {}
+    generated: list[np.ndarray] = []
+    warnings: list[str] = []
+    hot = 0
+    for c in range(0, len(idx), step):
+        chunk = idx[c:c + step]
+        _check_cancel(cancel, c, len(idx))
+        checked = [plan.frames.checked_frame(i) for i in chunk]
+        inlines = [m for _, m in checked]
+        if generating:
+            base = c * UNITS_PER_FRAME
+
+            def sub(done: int, n: int, base: int = base, k: int = len(chunk)) -> None:
+                if progress is not None:
+                    progress(base + int(k * UNITS_PER_FRAME / 2 * done / max(n, 1)), total)
+
+            inlines = list(plan.generate(chunk, [s for s, _ in checked], sub, cancel))
+            generated += inlines
+        for k, (i, (sample, _)) in enumerate(zip(chunk, checked)):
+            arrays, n_hot = plan.process(sample, inlines[k], cancel)
+            hot += n_hot
+            tag = f"frame {i}" if plan.frames.is_stack else "the frame"
+            msg = inpaint_warning(1.0 - float(np.mean(arrays["valid"])), tag)
+            if msg:
+                warnings.append(msg)
+            for key, value in arrays.items():
+                out.setdefault(key, []).append(value)
+            if progress is not None:
+                progress((c + k + 1) * UNITS_PER_FRAME, total)
+    return out, generated, warnings, hot
+
+
+def retrieve(frames: Frames, geometry: Geometry, params: RetrievalParams, *,
+             indices: Sequence[int] | None = None, background: np.ndarray | None = None,
+             inputs: Mapping[str, Any] | None = None, progress: Progress = None,
+             cancel: Cancel = None, model: Any = None) -> RunResult:
+    """Retrieve phase, transmission, dark-field, displacement and quality (see module docstring).
+
+    ``indices`` picks frames of a stack (default all); ``inputs`` describes where the images
+    came from for the provenance (:func:`~napari_specktrack.provenance.file_input` /
+    ``layer_input`` by role; default: the array shapes). A single (y, x) sample gives (y, x)
+    arrays, a stack (k, y, x) for the k frames asked.
+    """
+    from ..retrieval.methods import Retrieval
+
+    t0 = time.perf_counter()
+    idx = _indices(frames, indices)
+    plan = prepare(frames, geometry, params, background=background, model=model, first=idx[0])
+    out, generated, warnings, hot = _frame_loop(plan, idx, progress, cancel)
+    stacked = frames.is_stack
+    arrays = {k: (np.stack(v) if stacked else v[0]) for k, v in out.items()}
+    fractions = [round(1.0 - float(np.mean(v)), 4) for v in out["valid"]]
+    retrieval = Retrieval(**arrays, params=plan.params.to_dict())
+    inline = None if not generated else (np.stack(generated) if stacked else generated[0])
+    prov = make_record(
+        "retrieve", plan.params.to_dict(), _inputs(frames, inputs, plan), geometry,
+        frames=idx, suggestion=plan.suggestion, warnings=warnings,
+        stats={"hot_pixels_replaced": hot + plan.hot_reference, "inpainted_fraction": fractions,
+               "seconds": round(time.perf_counter() - t0, 3), "device": plan.device},
+    )
+    return RunResult(retrieval, plan.params, prov, idx, inline, warnings)
+
+
+def _inputs(frames: Frames, inputs: Mapping[str, Any] | None, plan: Plan | None = None,
+            model_meta: dict | None = None) -> dict[str, Any]:
+    """The provenance inputs: as given, else the arrays' shapes; plus the generator weights."""
+    if inputs is None:
+        roles = {"sample": frames.sample, "reference": frames.reference, "inline": frames.inline,
+                 "dark": frames.dark, "flat": frames.flat}
+        inputs = {k: array_input(np.shape(v)) for k, v in roles.items() if v is not None}
+    found = dict(inputs)
+    meta = model_meta if model_meta is not None else (plan.model[1] if plan and plan.model else None)
+    if meta is not None and "generator" not in found:
+        found["generator"] = {**file_input(meta["path"]), "preset": meta.get("preset")}
+    return found
+
+
+@dataclass
+class GenerateResult:
+    """The generated in-line images ((n, y, x) or (y, x)) with their provenance."""
+
+    inline: np.ndarray
+    spec: GeneratorSpec
+    provenance: dict[str, Any]
+    frames: list[int]
+    meta: dict[str, Any]  #: the weights' metadata (preset, config, path)
+    device: str
+
+
+def generate(frames: Frames, spec: GeneratorSpec, *, geometry: Geometry | None = None,
+             indices: Sequence[int] | None = None, inputs: Mapping[str, Any] | None = None,
+             progress: Progress = None, cancel: Cancel = None, model: Any = None) -> GenerateResult:
+    """Generate the in-line image of each requested sample frame with the network.
+
+    The images are checked first (:meth:`Frames.validate`); the weights are loaded once.
+    ``progress(done, total)`` counts :data:`UNITS_PER_FRAME` per frame.
+    """
+    spec = spec.validate()
+    idx = _indices(frames, indices)
+    frames.validate()
+    module, meta, device = _load_model(spec, model)
+    step = spec.batch_size
+    total = len(idx) * UNITS_PER_FRAME
+    plan = Plan(frames, geometry or Geometry(), RetrievalParams.for_inline(spec), np.empty(0),
+                device, model=(module, meta, device))
+    out: list[np.ndarray] = []
+    for c in range(0, len(idx), step):
+        chunk = idx[c:c + step]
+        _check_cancel(cancel, c, len(idx))
+        samples = [frames.checked_frame(i)[0] for i in chunk]
+
+        def sub(done: int, n: int, base: int = c * UNITS_PER_FRAME, k: int = len(chunk)) -> None:
+            if progress is not None:
+                progress(base + int(k * UNITS_PER_FRAME * done / max(n, 1)), total)
+
+        out += list(plan.generate(chunk, samples, sub, cancel))
+    inline = np.stack(out) if frames.is_stack else out[0]
+    prov = make_record("generate", {**spec.to_dict(), "device": device},
+                       _inputs(frames, inputs, model_meta=meta), geometry, frames=idx)
+    return GenerateResult(inline, spec, prov, idx, meta, device)
