@@ -13,7 +13,7 @@ pytestmark = pytest.mark.gui
 from napari.utils.notifications import notification_manager  # noqa: E402
 
 from napari_specktrack.geometry import Geometry  # noqa: E402
-from napari_specktrack.widgets._common import session  # noqa: E402
+from napari_specktrack.widgets._session import session  # noqa: E402
 from napari_specktrack.widgets.acquisition import AcquisitionWidget  # noqa: E402
 
 
@@ -117,8 +117,9 @@ def test_dark_flat_correction_recovers_the_normalised_image(viewer_and_widget):
     a = session(viewer).assignment
     assert a.n_frames == 2
     # (I − dark)/(flat − dark) is exact here: float32 rounding only
-    np.testing.assert_allclose(a.reference_image(), speckle, rtol=0, atol=2e-5)
-    np.testing.assert_allclose(a.sample_frame(1), 0.7 * speckle, rtol=0, atol=2e-5)
+    frames = a.frames()  # the core's calibration (pipeline.Frames), as the CLI's --dark/--flat
+    np.testing.assert_allclose(frames.reference_image(), speckle, rtol=0, atol=2e-5)
+    np.testing.assert_allclose(frames.sample_frame(1), 0.7 * speckle, rtol=0, atol=2e-5)
     # swapped dark and flat: refused with the fix in the message
     w.role_combos["dark"].value, w.role_combos["flat"].value = viewer.layers["flat"], viewer.layers["darks"]
     n = len(notification_manager.records)

@@ -189,8 +189,8 @@ def inpaint_warning(fraction: float, tag: str) -> str | None:
     return None
 
 
-def _frame_loop(plan: Plan, idx: list[int], progress: Progress, cancel: Cancel
-                ) -> tuple[dict[str, list], list[np.ndarray], list[str], int]:
+def _frame_loop(plan: Plan, idx: list[int], progress: Progress, cancel: Cancel,
+                cache: Mapping[int, np.ndarray]) -> tuple[dict[str, list], list[np.ndarray], list[str], int]:
     generating = plan.params.inline_kind == "generated"
     step = plan.params.inline.batch_size if generating else 1
     total = len(idx) * UNITS_PER_FRAME
@@ -202,7 +202,8 @@ def _frame_loop(plan: Plan, idx: list[int], progress: Progress, cancel: Cancel
         chunk = idx[c:c + step]
         _check_cancel(cancel, c, len(idx))
         checked = [plan.frames.checked_frame(i) for i in chunk]
-        inlines = [m for _, m in checked]
+        measured = plan.params.inline_kind == "measured"  # conventional ignores in-line images
+        inlines = [m if measured else None for _, m in checked]
         if generating:
             base = c * UNITS_PER_FRAME
 
@@ -210,7 +211,10 @@ def _frame_loop(plan: Plan, idx: list[int], progress: Progress, cancel: Cancel
                 if progress is not None:
                     progress(base + int(k * UNITS_PER_FRAME / 2 * done / max(n, 1)), total)
 
-            inlines = list(plan.generate(chunk, [s for s, _ in checked], sub, cancel))
+            todo = [k for k, i in enumerate(chunk) if i not in cache]
+            made = iter(plan.generate([chunk[k] for k in todo], [checked[k][0] for k in todo],
+                                      sub, cancel) if todo else [])
+            inlines = [cache[i] if i in cache else next(made) for i in chunk]
             generated += inlines
         for k, (i, (sample, _)) in enumerate(zip(chunk, checked)):
             arrays, n_hot = plan.process(sample, inlines[k], cancel)
@@ -229,20 +233,22 @@ def _frame_loop(plan: Plan, idx: list[int], progress: Progress, cancel: Cancel
 def retrieve(frames: Frames, geometry: Geometry, params: RetrievalParams, *,
              indices: Sequence[int] | None = None, background: np.ndarray | None = None,
              inputs: Mapping[str, Any] | None = None, progress: Progress = None,
-             cancel: Cancel = None, model: Any = None) -> RunResult:
+             cancel: Cancel = None, model: Any = None,
+             inline_cache: Mapping[int, np.ndarray] | None = None) -> RunResult:
     """Retrieve phase, transmission, dark-field, displacement and quality (see module docstring).
 
     ``indices`` picks frames of a stack (default all); ``inputs`` describes where the images
     came from for the provenance (:func:`~napari_specktrack.provenance.file_input` /
-    ``layer_input`` by role; default: the array shapes). A single (y, x) sample gives (y, x)
-    arrays, a stack (k, y, x) for the k frames asked.
+    ``layer_input`` by role; default: the array shapes). ``inline_cache`` holds in-line images
+    the same generator spec already made, by frame index (the network is not run again for
+    them). A single (y, x) sample gives (y, x) arrays, a stack (k, y, x) for the k frames asked.
     """
     from ..retrieval.methods import Retrieval
 
     t0 = time.perf_counter()
     idx = _indices(frames, indices)
     plan = prepare(frames, geometry, params, background=background, model=model, first=idx[0])
-    out, generated, warnings, hot = _frame_loop(plan, idx, progress, cancel)
+    out, generated, warnings, hot = _frame_loop(plan, idx, progress, cancel, inline_cache or {})
     stacked = frames.is_stack
     arrays = {k: (np.stack(v) if stacked else v[0]) for k, v in out.items()}
     fractions = [round(1.0 - float(np.mean(v)), 4) for v in out["valid"]]

@@ -38,6 +38,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "(default: noise-free in-line images)")
     parser.add_argument("--append", action="store_true",
                         help="with --pairs: add the pairs to an existing pair folder")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace an existing acquisition folder whole (default: refuse)")
 
 
 def _config(args: argparse.Namespace):
@@ -84,11 +86,14 @@ def run(args: argparse.Namespace) -> int:
         return 0
     if len(args.phantom) != 1:
         raise InputError("give one --phantom for an acquisition (several only with --pairs)")
+    from ..safety import OutputSet
+
+    outputs = OutputSet(args.out, inputs=[args.geometry], overwrite=args.overwrite)
     acq = simulate(
         args.phantom[0], args.size, seed=args.seed, geometry=geometry, config=config,
         frames=args.frames, progress=_progress(args.phantom[0]),
     )
-    acq.save(args.out)
+    acq.save(outputs)
     vis = float(acq.reference.std() / acq.reference.mean())
     print(
         f"wrote {args.phantom[0]} {acq.sample.shape} to {args.out} in {acq.info['seconds']:.1f} s; "
