@@ -1,0 +1,61 @@
+"""Line profiles of phase images against theoretical sphere / cylinder / tube phantoms.
+
+The calibration of Yu et al.'s Fig. 6: draw a line across POM spheres in a retrieved phase
+image and compare it with the phase a sphere of known size and refractive index must have;
+for dynamic data (their Fig. 8), overlay one line's profile at several time points.
+
+Plain functions on arrays, shared by the ``specktrack profile`` command, the Profile dock
+widget and the docs figure, split by idea:
+
+- :mod:`.model` — the 1-D profile model (:class:`ProfileComponent`, :class:`ProfileModel`,
+  :func:`model_from_phantom`, :func:`phase_per_px`);
+- :mod:`.sampling` — the measured profile (:func:`sample_line`), the exact profile of a known
+  phantom (:func:`theory_from_phantom`), the frames of a stack to overlay (:func:`time_nodes`);
+- :mod:`.fitting` — starting values (:func:`initial_model`) and least squares
+  (:func:`fit_profile` → :class:`FitResult`), :func:`compare_profiles`;
+- :mod:`.analysis` — theory and fit of one profile (:func:`analyse_profile`);
+- :mod:`.export` — CSV and plots.
+
+Distances along a line are in pixels of the image (the object-plane pixel p/M of the
+geometry converts them to metres); phase in radians. Line end points are (y, x) = (row,
+column) in pixel coordinates with pixel centres at integers, as ``phantom.json``.
+"""
+
+from .analysis import ProfileAnalysis, SphereTheory, analyse_profile
+from .export import plot_profiles, write_profiles_csv
+from .fitting import FitResult, TubeSpec, compare_profiles, fit_profile, initial_model
+from .model import (
+    PROFILE_KINDS,
+    ProfileComponent,
+    ProfileModel,
+    across_offsets_px,
+    line_frame,
+    model_from_phantom,
+    phase_per_px,
+)
+from .sampling import LineSamples, line_samples, sample_line, theory_from_phantom, time_nodes
+
+__all__ = [
+    "PROFILE_KINDS",
+    "FitResult",
+    "LineSamples",
+    "ProfileAnalysis",
+    "ProfileComponent",
+    "ProfileModel",
+    "SphereTheory",
+    "TubeSpec",
+    "across_offsets_px",
+    "analyse_profile",
+    "compare_profiles",
+    "fit_profile",
+    "initial_model",
+    "line_frame",
+    "line_samples",
+    "model_from_phantom",
+    "phase_per_px",
+    "plot_profiles",
+    "sample_line",
+    "theory_from_phantom",
+    "time_nodes",
+    "write_profiles_csv",
+]
