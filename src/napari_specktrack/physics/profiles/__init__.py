@@ -11,8 +11,11 @@ widget and the docs figure, split by idea:
   :func:`model_from_phantom`, :func:`phase_per_px`);
 - :mod:`.sampling` — the measured profile (:func:`sample_line`), the exact profile of a known
   phantom (:func:`theory_from_phantom`), the frames of a stack to overlay (:func:`time_nodes`);
-- :mod:`.fitting` — starting values (:func:`initial_model`) and least squares
-  (:func:`fit_profile` → :class:`FitResult`), :func:`compare_profiles`;
+- :mod:`.initial` — starting values found from the profile (:func:`initial_model`);
+- :mod:`.fitting` — least squares that holds what the line cannot constrain
+  (:func:`fit_profile`, :func:`constrained_parameters`);
+- :mod:`.result` — :class:`FitResult` (values with 1σ, held parameters), :func:`compare_profiles`;
+- :mod:`.spec` — what the user knows (:class:`SphereTheory`), checked and turned into pixels;
 - :mod:`.analysis` — theory and fit of one profile (:func:`analyse_profile`);
 - :mod:`.export` — CSV and plots.
 
@@ -21,24 +24,31 @@ geometry converts them to metres); phase in radians. Line end points are (y, x) 
 column) in pixel coordinates with pixel centres at integers, as ``phantom.json``.
 """
 
-from .analysis import ProfileAnalysis, SphereTheory, analyse_profile
+from .analysis import ProfileAnalysis, analyse_profile
 from .export import plot_profiles, write_profiles_csv
-from .fitting import FitResult, TubeSpec, compare_profiles, fit_profile, initial_model
+from .fitting import constrained_parameters, correlation_inflation, fit_profile
+from .initial import TubeSpec, initial_model
 from .model import (
+    MIN_LINE_PX,
     PROFILE_KINDS,
     ProfileComponent,
     ProfileModel,
     across_offsets_px,
+    axis_crossing,
     line_frame,
     model_from_phantom,
     phase_per_px,
 )
+from .result import FitResult, compare_profiles
 from .sampling import LineSamples, line_samples, sample_line, theory_from_phantom, time_nodes
+from .spec import PixelTheory, SphereTheory
 
 __all__ = [
+    "MIN_LINE_PX",
     "PROFILE_KINDS",
     "FitResult",
     "LineSamples",
+    "PixelTheory",
     "ProfileAnalysis",
     "ProfileComponent",
     "ProfileModel",
@@ -46,7 +56,10 @@ __all__ = [
     "TubeSpec",
     "across_offsets_px",
     "analyse_profile",
+    "axis_crossing",
     "compare_profiles",
+    "constrained_parameters",
+    "correlation_inflation",
     "fit_profile",
     "initial_model",
     "line_frame",

@@ -1,4 +1,4 @@
-"""The whole analysis of one profile: theory (phantom or sphere model) and fit."""
+"""The whole analysis of one profile: theory (a known phantom, or the sphere model) and fit."""
 
 from __future__ import annotations
 
@@ -11,49 +11,14 @@ import numpy as np
 
 from ...errors import InputError
 from ...geometry import Geometry
-from .fitting import FitResult, TubeSpec, compare_profiles, fit_profile, initial_model
-from .model import ProfileModel, line_frame, model_from_phantom, phase_per_px
+from .fitting import fit_profile
+from .initial import TubeSpec, initial_model
+from .model import ProfileModel, axis_crossing, model_from_phantom
+from .result import FitResult, compare_profiles
 from .sampling import theory_from_phantom
+from .spec import SphereTheory
 
-
-@dataclass(frozen=True)
-class SphereTheory:
-    """What the user knows about the spheres a line crosses (the widget's theory panel).
-
-    Attributes
-    ----------
-    material, medium
-        Preset names (``"POM"``, ``"air"``) or ``{"formula": ..., "density_g_cm3": ...}``.
-    radius_m
-        Nominal sphere radius in metres (all spheres alike).
-    n_spheres
-        How many spheres the line crosses.
-    tube_material, tube_outer_radius_m, tube_inner_radius_m, tube_axis
-        An optional tube (hollow cylinder) around them, axis ``"y"`` or ``"x"`` of the image;
-        no tube when ``tube_material`` is None.
-    """
-
-    material: Any = "POM"
-    radius_m: float = 100e-6
-    n_spheres: int = 1
-    medium: Any = "air"
-    tube_material: Any | None = None
-    tube_outer_radius_m: float | None = None
-    tube_inner_radius_m: float | None = None
-    tube_axis: str = "y"
-
-    def __post_init__(self) -> None:
-        if not (math.isfinite(self.radius_m) and self.radius_m > 0):
-            raise InputError(f"sphere radius must be positive (metres), got {self.radius_m!r}")
-        if self.tube_material is not None:
-            ro, ri = self.tube_outer_radius_m, self.tube_inner_radius_m
-            if ro is None or ri is None or not (0 <= ri < ro):
-                raise InputError(
-                    f"tube radii must satisfy 0 ≤ inner < outer (metres), got outer={ro!r}, "
-                    f"inner={ri!r}; give both, or switch the tube off"
-                )
-        if self.tube_axis not in ("y", "x"):
-            raise InputError(f"tube axis must be 'y' or 'x', got {self.tube_axis!r}")
+Line = tuple[Sequence[float], Sequence[float]]
 
 
 @dataclass
@@ -63,7 +28,8 @@ class ProfileAnalysis:
     ``theory`` is the theoretical profile (rad) at the samples: exact for a known phantom;
     otherwise spheres of the *nominal* radius whose centres (and the offset) are placed by a
     fit with the radii held fixed. ``theory_metrics`` compares it with the measurement after
-    removing the best constant (:func:`compare_profiles`). ``fit`` frees the radii too.
+    removing the best constant (:func:`compare_profiles`). ``fit`` frees the radii too, where
+    the line constrains them.
     """
 
     distance_px: np.ndarray
@@ -78,6 +44,7 @@ class ProfileAnalysis:
         """JSON-ready metrics (the CLI's ``--json``)."""
         return {
             "n_samples": int(self.distance_px.size),
+            "n_finite": int(np.isfinite(self.measured).sum()),
             "pixel_size_m": self.pixel_size_m,
             "theory": self.theory_metrics,
             "fit": None if self.fit is None else self.fit.summary(self.pixel_size_m),
@@ -85,11 +52,95 @@ class ProfileAnalysis:
         }
 
 
-def _tube_stretch(axis: str, p0: Sequence[float], p1: Sequence[float] | None) -> float:
-    if p1 is None:
-        return 1.0
-    _, e, _ = line_frame(p0, p1)
-    return abs(float(e[1] if axis == "y" else e[0]))
+def _span(d: np.ndarray, v: np.ndarray) -> tuple[float, float]:
+    ok = np.isfinite(v)
+    if ok.sum() < 2:
+        raise InputError("fewer than 2 profile samples inside the image; draw the line on the image")
+    return float(d[ok].min()), float(d[ok].max())
+
+
+def _phantom_analysis(d, v, geometry, phantom, line, width_px, fit, fit_kw) -> ProfileAnalysis:
+    if line is None:
+        raise InputError("a phantom theory needs the line's end points (y0, x0), (y1, x1) in pixels")
+    _, th = theory_from_phantom(phantom, geometry, line[0], line[1], width_px=width_px)
+    metrics = compare_profiles(v, th)
+    model, notes = model_from_phantom(phantom, geometry, line[0], line[1], width_px=width_px,
+                                      span_px=_span(d, v))
+    result = None
+    if not model.components:
+        notes.append("the line crosses no sphere, cylinder or tube of the phantom")
+    elif fit:
+        start = model.with_offset(metrics["offset_rad"] + model.offset_rad)
+        result = fit_profile(d, v, start, width_px=width_px, notes=notes,
+                             nominal_radii_px=[c.radius_px for c in model.components], **fit_kw)
+        notes = result.notes
+    return ProfileAnalysis(d, v, th, metrics, result, geometry.object_pixel_size_m, list(notes))
+
+
+def _tube_spec(theory: SphereTheory, px, line: Line | None, image_shape, notes: list[str]):
+    """The tube in profile coordinates: its nominal axis crossing and stretch along the line.
+    Appends to ``notes`` where a nominal crossing came from (kept if the fit must hold it)."""
+    if px.tube_phase_per_px is None:
+        return None
+    if line is None:
+        return TubeSpec(px.tube_phase_per_px, px.tube_outer_radius_px, px.tube_inner_radius_px)
+    position = theory.tube_center_px
+    if position is None and image_shape is not None:
+        position = (image_shape[1 if theory.tube_axis == "y" else 0] - 1) / 2.0
+        notes.append(f"the tube axis is taken at the image centre ({'x' if theory.tube_axis == 'y' else 'y'}"
+                     f" = {position:g} px); give its position if it is elsewhere")
+    if position is None:
+        crossing = axis_crossing(theory.tube_axis, 0.0, line[0], line[1])
+        center = None
+    else:
+        crossing = axis_crossing(theory.tube_axis, position, line[0], line[1])
+        center = None if crossing is None else crossing[0]
+    if crossing is None:
+        notes.append("the line runs along the tube axis: the tube adds a constant; left out")
+        return None
+    return TubeSpec(px.tube_phase_per_px, px.tube_outer_radius_px, px.tube_inner_radius_px,
+                    center_px=center, stretch=crossing[1])
+
+
+def _tube_centre_held(model: ProfileModel, d: np.ndarray, v: np.ndarray) -> bool:
+    from .fitting import constrained_parameters
+
+    span = _span(d, v)
+    return any("center_px" in constrained_parameters(c, span)[1]
+               for c in model.components if c.kind == "tube")
+
+
+def _sphere_analysis(d, v, geometry, theory: SphereTheory, line, width_px, fit, fit_kw,
+                     image_shape) -> ProfileAnalysis:
+    length = float(np.nanmax(d) - np.nanmin(d)) if d.size else 0.0
+    field_px = math.hypot(*image_shape[:2]) if image_shape is not None else 10.0 * max(length, 1.0)
+    px = theory.in_pixels(geometry, field_px=field_px)
+    notes: list[str] = []
+    tube_notes: list[str] = []
+    tube = _tube_spec(theory, px, line, image_shape, tube_notes)
+    notes += [n for n in tube_notes if "along the tube axis" in n]
+    start, found = initial_model(d, v, sphere_phase_per_px=px.sphere_phase_per_px,
+                                 n_spheres=theory.n_spheres, nominal_radius_px=px.radius_px,
+                                 tube=tube)
+    notes += found
+    nominal = [px.tube_outer_radius_px if c.kind == "tube" else px.radius_px for c in start.components]
+    # theory: nominal radii, centres and offset placed by the fit
+    nominal_start = ProfileModel(
+        tuple(replace(c, radius_px=px.radius_px) if c.kind == "sphere" else c for c in start.components),
+        start.offset_rad,
+    )
+    if tube is not None and tube_notes and _tube_centre_held(start, d, v):
+        notes += tube_notes
+    placed = fit_profile(d, v, nominal_start, fit_radii=False, width_px=width_px,
+                         **{**fit_kw, "fit_contrast": False})
+    metrics = compare_profiles(v, placed.fitted)
+    result = None
+    if fit:
+        result = fit_profile(d, v, start, width_px=width_px, nominal_radii_px=nominal, notes=notes,
+                             **fit_kw)
+        notes = result.notes
+    return ProfileAnalysis(d, v, placed.fitted, metrics, result, geometry.object_pixel_size_m,
+                           list(notes))
 
 
 def analyse_profile(
@@ -99,67 +150,33 @@ def analyse_profile(
     *,
     theory: SphereTheory | None = None,
     phantom: Mapping[str, Any] | None = None,
-    line: tuple[Sequence[float], Sequence[float]] | None = None,
+    line: Line | None = None,
     width_px: int = 1,
     fit: bool = True,
     fit_slope: bool = False,
     fit_contrast: bool = False,
     robust: bool = False,
+    image_shape: tuple[int, ...] | None = None,
 ) -> ProfileAnalysis:
     """Theory and fit of one measured profile: what the CLI prints and the widget draws.
 
     Give either a known ``phantom`` (``phantom.json`` mapping; needs ``line`` = (p0, p1) in
-    pixels) for the exact theory, with the fit starting from the phantom's objects, or a
-    :class:`SphereTheory` (material, nominal radius, number of spheres, optional tube), whose
-    spheres are located from the profile itself. With neither, only the profile is returned.
+    pixels) for the exact theory, with the fit starting from the phantom's objects on the
+    segment, or a :class:`SphereTheory` (material, nominal radius, number of spheres, optional
+    tube), whose spheres are located from the profile itself. With neither, only the profile
+    is returned. ``image_shape`` (pixels) is the field of view radii are checked against
+    (without it, ten times the line's length) and puts a tube of unknown position at the
+    image centre. Parameters the line cannot constrain are held (see :func:`fit_profile`).
     """
     d = np.asarray(distance_px, dtype=float)
     v = np.asarray(values, dtype=float)
-    p_m = geometry.object_pixel_size_m
+    if d.shape != v.shape or d.ndim != 1:
+        raise InputError(f"distance {d.shape} and values {v.shape} must be 1-D of one length")
+    fit_kw = {"fit_slope": fit_slope, "fit_contrast": fit_contrast, "robust": robust}
+    if phantom is not None and theory is not None:
+        raise InputError("give either a phantom or a sphere theory, not both")
     if phantom is not None:
-        if line is None:
-            raise InputError("a phantom theory needs the line's end points (y0, x0), (y1, x1) in pixels")
-        _, th = theory_from_phantom(phantom, geometry, line[0], line[1], width_px=width_px)
-        metrics = compare_profiles(v, th)
-        model, notes = model_from_phantom(phantom, geometry, line[0], line[1])
-        result = None
-        if fit and model.components:
-            start = model.with_offset(metrics["offset_rad"] + model.offset_rad)
-            result = fit_profile(d, v, start, fit_slope=fit_slope, fit_contrast=fit_contrast,
-                                 width_px=width_px, robust=robust,
-                                 nominal_radii_px=[c.radius_px for c in model.components], notes=notes)
-        elif not model.components:
-            notes.append("the line crosses no sphere, cylinder or tube of the phantom")
-        return ProfileAnalysis(d, v, th, metrics, result, p_m, list(notes))
+        return _phantom_analysis(d, v, geometry, phantom, line, width_px, fit, fit_kw)
     if theory is None:
-        return ProfileAnalysis(d, v, None, None, None, p_m, [])
-
-    ppp = phase_per_px(theory.material, geometry, medium=theory.medium)
-    radius_px = theory.radius_m / p_m
-    tube = None
-    if theory.tube_material is not None:
-        assert theory.tube_outer_radius_m is not None and theory.tube_inner_radius_m is not None
-        tube = TubeSpec(
-            phase_per_px(theory.tube_material, geometry, medium=theory.medium),
-            theory.tube_outer_radius_m / p_m, theory.tube_inner_radius_m / p_m,
-            stretch=_tube_stretch(theory.tube_axis, *line) if line else 1.0,
-        )
-    start, notes = initial_model(d, v, sphere_phase_per_px=ppp, n_spheres=theory.n_spheres,
-                                 nominal_radius_px=radius_px, tube=tube)
-    nominal = [tube.outer_radius_px if c.kind == "tube" else radius_px  # type: ignore[union-attr]
-               for c in start.components]
-    # theory: nominal radii, centres and offset placed by the fit
-    nominal_start = ProfileModel(
-        tuple(replace(c, radius_px=radius_px) if c.kind == "sphere" else c for c in start.components),
-        start.offset_rad,
-    )
-    placed = fit_profile(d, v, nominal_start, fit_radii=False, fit_slope=fit_slope,
-                         width_px=width_px, robust=robust)
-    th = placed.fitted
-    metrics = compare_profiles(v, th)
-    result = None
-    if fit:
-        result = fit_profile(d, v, start, fit_slope=fit_slope, fit_contrast=fit_contrast,
-                             width_px=width_px, robust=robust, nominal_radii_px=nominal, notes=notes)
-    return ProfileAnalysis(d, v, th, metrics, result, p_m, list(notes))
-
+        return ProfileAnalysis(d, v, None, None, None, geometry.object_pixel_size_m, [])
+    return _sphere_analysis(d, v, geometry, theory, line, width_px, fit, fit_kw, image_shape)

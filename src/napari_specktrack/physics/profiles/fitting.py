@@ -1,286 +1,190 @@
-"""Fits of a profile model to a measured profile: starting values and least squares."""
+"""Least-squares fit of a profile model to a measured profile, holding what the line cannot see.
+
+A line measures an object through its *edges*: where they lie on the sampled segment, their
+positions fix the centre and the radius; where they do not, a radius or a tube's wall only
+bends the background a little, and a free fit trades it against the offset (a tube radius
+55 % off for a line between the walls). :func:`constrained_parameters` decides, from the
+edges on the segment, which parameters are fitted; the others are held at their nominal
+values and the result says why. Every fitted value carries a 1σ uncertainty from the
+Jacobian of the fit, scaled by the residual variance and by the residuals' correlation
+along the line.
+"""
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
-from typing import Any
+from dataclasses import replace
 
 import numpy as np
 
 from ...errors import InputError
 from .model import ProfileComponent, ProfileModel
+from .result import FitResult, compare_profiles
+
+#: An edge is on the segment when it lies at least this far (px) inside the sampled span.
+EDGE_MARGIN_PX = 1.0
 
 
-@dataclass(frozen=True)
-class TubeSpec:
-    """A tube (hollow cylinder) the line crosses, for :func:`initial_model`.
-
-    ``phase_per_px`` in rad per pixel of wall (:func:`theory.phase_per_px` of the tube's
-    material); radii in pixels; ``center_px`` the axis crossing as a distance along the line
-    (None: the middle of the profile's support); ``stretch`` as :class:`ProfileComponent`.
-    """
-
-    phase_per_px: float
-    outer_radius_px: float
-    inner_radius_px: float
-    center_px: float | None = None
-    stretch: float = 1.0
-
-
-@dataclass
-class FitResult:
-    """A fitted profile model and how well it matches the measured profile.
-
-    Attributes
-    ----------
-    model, initial
-        The fitted and the starting :class:`ProfileModel`.
-    distance_px, measured, fitted
-        The profile samples (px), the measured and the fitted values (rad).
-    rmse_rad, max_error_rad
-        Root-mean-square and largest absolute residual (rad) over the finite samples.
-    correlation
-        Pearson correlation coefficient of measured and fitted values (dimensionless).
-    nominal_radii_px
-        The radius each sphere/cylinder/tube component was expected to have (px), or None.
-    contrast_scale
-        Fitted factor on the spheres' δ contrast (1 unless ``fit_contrast``).
-    success, message
-        From ``scipy.optimize.least_squares``, plus notes from the initial guess.
-    """
-
-    model: ProfileModel
-    initial: ProfileModel
-    distance_px: np.ndarray
-    measured: np.ndarray
-    fitted: np.ndarray
-    rmse_rad: float
-    max_error_rad: float
-    correlation: float
-    nominal_radii_px: tuple[float | None, ...] = ()
-    contrast_scale: float = 1.0
-    success: bool = True
-    message: str = ""
-    notes: list[str] = field(default_factory=list)
-
-    @property
-    def radii_px(self) -> tuple[float, ...]:
-        """Fitted radius of each component (px; a tube's outer radius)."""
-        return tuple(c.radius_px for c in self.model.components)
-
-    @property
-    def centers_px(self) -> tuple[float, ...]:
-        """Fitted centre of each component, distance along the line (px)."""
-        return tuple(c.center_px for c in self.model.components)
-
-    def radius_errors_rel(self) -> tuple[float | None, ...]:
-        """(fitted − nominal) / nominal for each component with a nominal radius."""
-        return tuple(
-            None if nom is None or nom == 0 else (c.radius_px - nom) / nom
-            for c, nom in zip(self.model.components, self.nominal_radii_px)
-        )
-
-    def summary(self, pixel_size_m: float | None = None) -> dict[str, Any]:
-        """A JSON-ready report: metrics, and per component centre/radius in px (and µm)."""
-        comps = []
-        nominal = self.nominal_radii_px or (None,) * len(self.model.components)
-        for c, nom, err in zip(self.model.components, nominal, self.radius_errors_rel()):
-            row: dict[str, Any] = {
-                "kind": c.kind, "label": c.label, "center_px": c.center_px,
-                "radius_px": c.radius_px, "nominal_radius_px": nom, "radius_error_rel": err,
-            }
-            if c.kind == "tube":
-                row["inner_radius_px"] = c.inner_radius_px
-            if pixel_size_m:
-                row["radius_um"] = c.radius_px * pixel_size_m * 1e6
-                row["center_um"] = c.center_px * pixel_size_m * 1e6
-            comps.append(row)
-        return {
-            "rmse_rad": self.rmse_rad, "max_error_rad": self.max_error_rad,
-            "correlation": self.correlation, "offset_rad": self.model.offset_rad,
-            "slope_rad_per_px": self.model.slope_rad_per_px,
-            "contrast_scale": self.contrast_scale, "success": self.success,
-            "message": self.message, "notes": list(self.notes), "components": comps,
-        }
-
-
-def compare_profiles(
-    measured: np.ndarray, theory: np.ndarray, *, align_offset: bool = True
-) -> dict[str, float]:
-    """Agreement of a measured profile with a theoretical one (both rad, same samples).
-
-    With ``align_offset`` the best constant (the mean difference) is removed first — a
-    retrieved phase is defined only up to a constant. Returns ``rmse_rad``,
-    ``max_error_rad``, ``correlation`` (Pearson) and ``offset_rad`` (the constant removed),
-    over the samples where both are finite.
-    """
-    m = np.asarray(measured, dtype=float)
-    t = np.asarray(theory, dtype=float)
-    if m.shape != t.shape:
-        raise InputError(f"measured profile {m.shape} and theory {t.shape} differ in length")
-    ok = np.isfinite(m) & np.isfinite(t)
-    if ok.sum() < 2:
-        raise InputError("fewer than 2 finite profile samples; is the line inside the image?")
-    diff = m[ok] - t[ok]
-    offset = float(diff.mean()) if align_offset else 0.0
-    res = diff - offset
-    sm, st = m[ok].std(), t[ok].std()
-    corr = float(np.corrcoef(m[ok], t[ok])[0, 1]) if sm > 0 and st > 0 else float("nan")
-    return {
-        "rmse_rad": float(np.sqrt(np.mean(res**2))),
-        "max_error_rad": float(np.max(np.abs(res))),
-        "correlation": corr,
-        "offset_rad": offset,
-    }
-
-
-def initial_model(
-    distance_px: np.ndarray,
-    values: np.ndarray,
+def constrained_parameters(
+    comp: ProfileComponent,
+    span_px: tuple[float, float],
     *,
-    sphere_phase_per_px: float,
-    n_spheres: int = 1,
-    nominal_radius_px: float | None = None,
-    tube: TubeSpec | None = None,
-    use_amplitude: bool = True,
-) -> tuple[ProfileModel, list[str]]:
-    """Starting values for :func:`fit_profile`, found from the profile itself.
+    contrast_known: bool = True,
+    margin_px: float = EDGE_MARGIN_PX,
+) -> tuple[set[str], dict[str, str]]:
+    """Which parameters of ``comp`` the samples from ``span_px[0]`` to ``span_px[1]`` (px along
+    the line) constrain: (names to fit, {name: why it is held}).
 
-    The offset is the profile's background level (its 98th percentile for objects of negative
-    phase, i.e. denser than the medium); a tube is centred on the middle of the profile's
-    support; spheres sit at the ``n_spheres`` most prominent dips left after subtracting
-    background and tube. A sphere's starting radius comes from the depth of its dip,
-    R = depth / (2 |φ per px|) — the half-chord the line cuts, correct even when the line
-    misses the centre — or, with ``use_amplitude=False`` (unknown material), from
-    ``nominal_radius_px`` or the dip's width.
-
-    Returns the model and notes (e.g. fewer dips found than spheres asked for).
+    Sphere or cylinder: both edges on the segment fix centre and radius; one edge fixes the
+    centre, and the radius too if the centre is on the segment and the contrast is known (the
+    depth there is 2|φ/px|·R). Tube: any wall edge fixes where the tube is (its centre, the
+    radii held), both outer (or both inner) edges fix the centre and the radius they belong
+    to, an outer and an inner edge on the same side the wall thickness (the inner radius).
     """
-    from scipy.ndimage import gaussian_filter1d
-    from scipy.signal import find_peaks
+    lo, hi = span_px
 
-    s = np.asarray(distance_px, dtype=float)
-    v = np.asarray(values, dtype=float)
-    ok = np.isfinite(v)
-    if ok.sum() < 5:
-        raise InputError("the profile has fewer than 5 finite samples; draw a longer line inside the image")
-    if sphere_phase_per_px == 0 or not math.isfinite(sphere_phase_per_px):
-        raise InputError("sphere material has no phase contrast against the medium; check material/medium")
-    if int(n_spheres) < 0:
-        raise InputError(f"number of spheres must be ≥ 0, got {n_spheres}")
-    sign = -1.0 if sphere_phase_per_px < 0 else 1.0
-    s, v = s[ok], v[ok]
-    offset = float(np.percentile(v, 98 if sign < 0 else 2))
-    depth = sign * (v - offset)  # positive inside matter
-    notes: list[str] = []
-    comps: list[ProfileComponent] = []
-    if tube is not None:
-        c = tube.center_px
-        if c is None:
-            support = s[depth > 0.1 * max(depth.max(), 1e-12)]
-            c = 0.5 * (support[0] + support[-1]) if support.size else 0.5 * (s[0] + s[-1])
-        comps.append(ProfileComponent(
-            "tube", float(c), tube.outer_radius_px, tube.phase_per_px,
-            inner_radius_px=tube.inner_radius_px, stretch=tube.stretch, label="tube"))
-        depth = depth - sign * ProfileModel(tuple(comps)).evaluate(s)
-    n = int(n_spheres)
-    if n:
-        smooth = gaussian_filter1d(depth, 1.0)
-        peaks, props = find_peaks(smooth, prominence=0.05 * max(float(np.max(np.abs(smooth))), 1e-12))
-        order = np.argsort(props["prominences"])[::-1][:n]
-        if len(order) < n:
-            notes.append(f"found {len(order)} sphere-like dip(s) in the profile, {n} asked for")
-        if len(order) == 0:
-            raise InputError(
-                "no sphere found along the line: draw it across a sphere, or check the material "
-                "(its phase must have the sign of the profile's dips)"
-            )
-        for rank, i in enumerate(sorted(peaks[order])):
-            peak_depth = max(float(smooth[i]), 1e-12)
-            if use_amplitude:
-                r0 = peak_depth / (2.0 * abs(sphere_phase_per_px))
-            elif nominal_radius_px:
-                r0 = float(nominal_radius_px)
-            else:
-                above = np.flatnonzero(smooth > 0.5 * peak_depth)
-                r0 = max(0.5 * (s[above].max() - s[above].min()) * 1.15, 1.0)
-            r0 = float(np.clip(r0, 1.0, s[-1] - s[0]))
-            comps.append(ProfileComponent("sphere", float(s[i]), r0, sphere_phase_per_px,
-                                          label=f"sphere {rank + 1}"))
-    return ProfileModel(tuple(comps), offset), notes
+    def on(x: float) -> bool:
+        return lo + margin_px <= x <= hi - margin_px
+
+    name = comp.label or comp.kind
+    rims = comp.rims_px()
+    outer = [on(x) for x in rims["outer"]]
+    free: set[str] = set()
+    held: dict[str, str] = {}
+    if comp.kind != "tube":
+        centre_on = lo <= comp.center_px <= hi
+        if any(outer) or centre_on:
+            free.add("center_px")
+        else:
+            held["center_px"] = f"the line sees neither an edge nor the centre of {name}"
+        if all(outer) or (any(outer) and centre_on and (contrast_known or comp.kind == "cylinder")):
+            free.add("radius_px")
+        else:
+            held["radius_px"] = (f"only one edge of {name} is on the line" if any(outer)
+                                 else f"no edge of {name} is on the line")
+        return free, held
+    inner = [on(x) for x in rims["inner"]]
+    centred = all(outer) or all(inner)
+    if any(outer) or any(inner):
+        free.add("center_px")
+    else:
+        held["center_px"] = f"no wall of {name} is on the line"
+    if centred and any(outer):
+        free.add("radius_px")
+    else:
+        held["radius_px"] = (f"only one side of {name} is on the line" if any(outer) or any(inner)
+                             else f"no wall of {name} is on the line")
+    if (centred and any(inner)) or (outer[0] and inner[0]) or (outer[1] and inner[1]):
+        free.add("inner_radius_px")
+    else:
+        held["inner_radius_px"] = (f"no inner edge of {name} is on the line" if not any(inner)
+                                   else f"the wall thickness of {name} is not seen")
+    return free, held
 
 
-def _pack(model: ProfileModel, fit_centers: bool, fit_radii: bool, fit_offset: bool,
-          fit_slope: bool, fit_contrast: bool, span: tuple[float, float]):
-    """Parameter vector, bounds and an unpacker for :func:`fit_profile`."""
+def _component_slots(i: int, c: ProfileComponent, free: set[str], span: tuple[float, float]):
+    """(component index, name, start, lower bound, upper bound) of each free parameter of c."""
     lo_s, hi_s = span
-    length = hi_s - lo_s
-    x0: list[float] = []
-    lo: list[float] = []
-    hi: list[float] = []
-    slots: list[tuple[int, str]] = []
-    for i, c in enumerate(model.components):
-        if fit_centers:
-            reach = c.radius_px / max(c.stretch, 1e-12) if c.kind != "sphere" else c.radius_px
-            slots.append((i, "center_px"))
-            x0.append(c.center_px)
-            lo.append(min(lo_s - reach, c.center_px - 1e-6))
-            hi.append(max(hi_s + reach, c.center_px + 1e-6))
-        if fit_radii:
-            slots.append((i, "radius_px"))
-            x0.append(c.radius_px)
-            lo.append(0.25)
-            hi.append(max(4.0 * length, c.radius_px * 2))
-            if c.kind == "tube":
-                slots.append((i, "wall_px"))
-                wall = max(c.radius_px - c.inner_radius_px, 0.3)
-                x0.append(wall)
-                lo.append(0.25)
-                hi.append(max(length, wall * 2))
+    big = max(4.0 * (hi_s - lo_s), 2.0 * c.radius_px)
+    slots = []
+    if "center_px" in free:
+        reach = c.apparent_radius_px
+        slots.append((i, "center_px", c.center_px, min(lo_s - reach, c.center_px - 1e-6),
+                      max(hi_s + reach, c.center_px + 1e-6)))
+    if "radius_px" in free:
+        r_lo = 0.25
+        if c.kind == "sphere":
+            r_lo = max(r_lo, abs(c.offset_px) + 0.05)
+        if c.kind == "tube" and "inner_radius_px" not in free:
+            r_lo = max(r_lo, c.inner_radius_px + 0.25)
+        slots.append((i, "radius_px", c.radius_px, r_lo, max(big, r_lo + 1.0)))
+    if "inner_radius_px" in free:
+        r_hi = big if "radius_px" in free else max(c.radius_px - 0.25, 1e-3)
+        slots.append((i, "inner_radius_px", c.inner_radius_px, 0.0, r_hi))
+    return slots
+
+
+def _pack(model: ProfileModel, free: Sequence[set[str]], fit_offset: bool, fit_slope: bool,
+          fit_contrast: bool, span: tuple[float, float]):
+    """Start vector, bounds and an unpacker (vector → (model, contrast factor)) for the fit."""
+    slots = [s for i, c in enumerate(model.components) for s in _component_slots(i, c, free[i], span)]
     if fit_offset:
-        slots.append((-1, "offset"))
-        x0.append(model.offset_rad)
-        lo.append(-np.inf)
-        hi.append(np.inf)
+        slots.append((-1, "offset", model.offset_rad, -np.inf, np.inf))
     if fit_slope:
-        slots.append((-1, "slope"))
-        x0.append(model.slope_rad_per_px)
-        lo.append(-np.inf)
-        hi.append(np.inf)
+        slots.append((-1, "slope", model.slope_rad_per_px, -np.inf, np.inf))
     if fit_contrast:
-        slots.append((-1, "contrast"))
-        x0.append(1.0)
-        lo.append(0.05)
-        hi.append(20.0)
-    base = [replace(c) for c in model.components]
+        slots.append((-1, "contrast", 1.0, 0.05, 20.0))
+    lo = np.array([s[3] for s in slots], dtype=float)
+    hi = np.array([s[4] for s in slots], dtype=float)
+    x0 = np.clip(np.array([s[2] for s in slots], dtype=float), lo, hi)
 
     def unpack(p: np.ndarray) -> tuple[ProfileModel, float]:
-        comps = {i: {} for i in range(len(base))}
-        offset, slope, scale = model.offset_rad, model.slope_rad_per_px, 1.0
-        for (i, name), val in zip(slots, p):
-            if name == "offset":
-                offset = float(val)
-            elif name == "slope":
-                slope = float(val)
-            elif name == "contrast":
-                scale = float(val)
+        changes: list[dict[str, float]] = [{} for _ in model.components]
+        extra = {"offset": model.offset_rad, "slope": model.slope_rad_per_px, "contrast": 1.0}
+        for (i, name, *_), val in zip(slots, p):
+            if i < 0:
+                extra[name] = float(val)
             else:
-                comps[i][name] = float(val)
+                changes[i][name] = float(val)
         out = []
-        for i, c in enumerate(base):
-            kw = comps[i]
-            wall = kw.pop("wall_px", None)
+        for c, kw in zip(model.components, changes):
             c2 = replace(c, **kw)
-            if wall is not None:
-                c2 = replace(c2, inner_radius_px=max(c2.radius_px - wall, 0.0))
-            if c2.kind == "sphere" and scale != 1.0:
-                c2 = replace(c2, phase_per_px=c.phase_per_px * scale)
+            if c2.kind == "tube" and c2.inner_radius_px > c2.radius_px - 0.25:
+                c2 = replace(c2, inner_radius_px=max(c2.radius_px - 0.25, 0.0))
+            if c2.kind == "sphere" and extra["contrast"] != 1.0:
+                c2 = replace(c2, phase_per_px=c.phase_per_px * extra["contrast"])
             out.append(c2)
-        return ProfileModel(tuple(out), offset, slope), scale
+        return ProfileModel(tuple(out), extra["offset"], extra["slope"]), extra["contrast"]
 
-    return np.array(x0, dtype=float), (np.array(lo), np.array(hi)), unpack
+    return x0, (lo, hi), unpack, [(i, name) for i, name, *_ in slots]
+
+
+def correlation_inflation(residual: np.ndarray) -> float:
+    """1 + 2 Σ ρ_k over the initial positive run of the residuals' autocorrelation ρ_k (≥ 1).
+
+    The number of samples per independent one: the variance of a fitted parameter scales by
+    it when neighbouring residuals are correlated (a retrieval's errors span its window).
+    """
+    r = np.asarray(residual, dtype=float) - np.mean(residual)
+    n = r.size
+    var = float(r @ r)
+    if n < 4 or var <= 0:
+        return 1.0
+    spectrum = np.fft.rfft(r, 2 * n)
+    acf = np.fft.irfft(spectrum * np.conj(spectrum))[: n // 2] / var
+    total = 0.0
+    for rho in acf[1:]:
+        if rho <= 0:
+            break
+        total += rho
+    return float(max(1.0, 1.0 + 2.0 * total))
+
+
+def _sigmas(jac: np.ndarray, residual: np.ndarray) -> tuple[np.ndarray, float]:
+    """1σ of each parameter from the Jacobian at the solution: √diag((JᵀJ)⁺ · s² · inflation),
+    s² = Σr² / (m − n) the residual variance (J and r in the same units)."""
+    m, n = jac.shape
+    if m <= n:
+        return np.full(n, np.nan), 1.0
+    s2 = float(residual @ residual) / (m - n)
+    inflation = correlation_inflation(residual)
+    _, sv, vt = np.linalg.svd(jac, full_matrices=False)
+    keep = sv > sv.max() * max(m, n) * np.finfo(float).eps if sv.size else sv
+    cov = (vt[keep].T / sv[keep] ** 2) @ vt[keep]
+    return np.sqrt(np.clip(np.diag(cov), 0.0, None) * s2 * inflation), inflation
+
+
+def _classify(model: ProfileModel, span, fit_centers: bool, fit_radii: bool, contrast_known: bool):
+    free, held = [], []
+    for c in model.components:
+        f, h = constrained_parameters(c, span, contrast_known=contrast_known)
+        if not fit_centers:
+            f.discard("center_px")
+        if not fit_radii:
+            f -= {"radius_px", "inner_radius_px"}
+        free.append(f)
+        held.append(h)
+    return free, held
 
 
 def fit_profile(
@@ -302,11 +206,13 @@ def fit_profile(
     """Fit a profile model's centres, radii and offset to a measured profile (least squares).
 
     Bounded trust-region least squares (``scipy.optimize.least_squares``) from ``initial``
-    (e.g. :func:`initial_model` or :func:`theory.model_from_phantom`). Radii are in pixels
-    (a tube's wall thickness is fitted with its outer radius), centres within the line's span
-    plus one radius, the offset free; ``fit_slope`` adds a linear background. The material
-    contrast stays at its nominal value unless ``fit_contrast`` (one factor on all spheres'
-    δ − δ_medium: the material is uncertain).
+    (e.g. :func:`initial_model` or :func:`model_from_phantom`). Only the parameters the
+    segment constrains are freed (:func:`constrained_parameters`, decided on the start and
+    again on the result, refitting once if the edges moved on or off the segment); the others
+    keep their ``initial`` values, listed in ``FitResult.held`` with the reason and in the
+    notes. Radii and centres are in pixels, the offset (rad) is free; ``fit_slope`` adds a
+    linear background (rad/px). The material contrast stays at its nominal value unless
+    ``fit_contrast`` (one factor on all spheres' δ − δ_medium: the material is uncertain).
     ``width_px`` and ``oversample`` must match how the profile was sampled (the model averages
     the same parallel lines and models pixel integration). ``robust`` uses a soft-L1 loss,
     which tolerates a few wild samples (edge artefacts of a retrieval).
@@ -320,37 +226,78 @@ def fit_profile(
     ok = np.isfinite(v)
     if ok.sum() < 4:
         raise InputError("fewer than 4 finite profile samples to fit; draw a longer line inside the image")
-    x0, bounds, unpack = _pack(initial, fit_centers, fit_radii, fit_offset, fit_slope, fit_contrast,
-                               (float(s[ok].min()), float(s[ok].max())))
+    nominal = _nominal(nominal_radii_px, initial)
     sk, vk = s[ok], v[ok]
+    span = (float(sk.min()), float(sk.max()))
     scale = max(float(np.std(vk)), 1e-12)
+    model, cscale, sol, slot_names = initial, 1.0, None, []
+    free, held = _classify(initial, span, fit_centers, fit_radii, not fit_contrast)
+    for _ in range(3):
+        x0, bounds, unpack, slot_names = _pack(model, free, fit_offset, fit_slope, fit_contrast, span)
+        if not x0.size:
+            break
 
-    def residual(p: np.ndarray) -> np.ndarray:
-        model, _ = unpack(p)
-        return (model.evaluate(sk, width_px=width_px, oversample=oversample) - vk) / scale
+        def residual(p: np.ndarray, unpack=unpack) -> np.ndarray:
+            return (unpack(p)[0].evaluate(sk, width_px=width_px, oversample=oversample) - vk) / scale
 
-    if x0.size:
-        x0 = np.clip(x0, bounds[0], bounds[1])
-        sol = least_squares(residual, x0, bounds=bounds, x_scale="jac",
-                            loss="soft_l1" if robust else "linear", f_scale=0.1, max_nfev=400 * x0.size)
+        # tolerances of 1e-6: radii to ~1e-4 px, far below any goal, at half the evaluations
+        sol = least_squares(residual, x0, bounds=bounds, x_scale="jac", ftol=1e-6, xtol=1e-6,
+                            loss="soft_l1" if robust else "linear", f_scale=0.1,
+                            max_nfev=100 * x0.size)
         model, cscale = unpack(sol.x)
-        success, message = bool(sol.success), str(sol.message)
-    else:
-        model, cscale, success, message = initial, 1.0, True, "nothing to fit"
+        again, held_again = _classify(model, span, fit_centers, fit_radii, not fit_contrast)
+        if again == free:
+            break
+        free, held = again, held_again
     fitted = model.evaluate(s, width_px=width_px, oversample=oversample)
     metrics = compare_profiles(v, fitted, align_offset=False)
-    if nominal_radii_px is None:
-        nominal = tuple(None for _ in model.components)
-    else:
-        nominal = tuple(nominal_radii_px)
-        if len(nominal) != len(model.components):
-            raise InputError(
-                f"{len(nominal)} nominal radii for {len(model.components)} model components"
-            )
-    return FitResult(
+    result = FitResult(
         model=model, initial=initial, distance_px=s, measured=v, fitted=fitted,
         rmse_rad=metrics["rmse_rad"], max_error_rad=metrics["max_error_rad"],
         correlation=metrics["correlation"], nominal_radii_px=nominal, contrast_scale=cscale,
-        success=success, message=message, notes=list(notes),
+        held=tuple(held), success=True if sol is None else bool(sol.success),
+        message="nothing to fit" if sol is None else str(sol.message), notes=list(notes),
     )
+    _attach_uncertainties(result, sol, slot_names)
+    result.notes.extend(_held_notes(model, held))
+    return result
 
+
+def _nominal(nominal_radii_px, model: ProfileModel) -> tuple[float | None, ...]:
+    if nominal_radii_px is None:
+        return tuple(None for _ in model.components)
+    nominal = tuple(nominal_radii_px)
+    if len(nominal) != len(model.components):
+        raise InputError(f"{len(nominal)} nominal radii for {len(model.components)} model components")
+    return nominal
+
+
+def _attach_uncertainties(result: FitResult, sol, slot_names) -> None:
+    """Fill the 1σ fields of ``result`` from the solver's Jacobian. The residuals are scaled by
+    a constant; it cancels in (JᵀJ)⁻¹·s², so the σ are in the parameters' own units."""
+    sig: list[dict[str, float]] = [{} for _ in result.model.components]
+    if sol is None:
+        result.sigmas = tuple(sig)
+        return
+    sigmas, result.inflation = _sigmas(sol.jac, sol.fun)
+    for (i, name), value in zip(slot_names, sigmas):
+        if i >= 0:
+            sig[i][name] = float(value)
+        elif name == "offset":
+            result.offset_sigma_rad = float(value)
+        elif name == "slope":
+            result.slope_sigma_rad_per_px = float(value)
+        else:
+            result.contrast_sigma = float(value)
+    result.sigmas = tuple(sig)
+
+
+def _held_notes(model: ProfileModel, held: Sequence[dict[str, str]]) -> list[str]:
+    notes = []
+    for c, h in zip(model.components, held):
+        by_reason: dict[str, list[str]] = {}
+        for name, why in h.items():
+            by_reason.setdefault(why, []).append(f"{name.removesuffix('_px')} {getattr(c, name):.2f} px")
+        for why, items in by_reason.items():
+            notes.append(f"held at nominal: {', '.join(items)} ({why})")
+    return notes

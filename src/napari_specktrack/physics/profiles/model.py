@@ -91,6 +91,28 @@ class ProfileComponent:
             return math.sqrt(max(self.radius_px**2 - self.offset_px**2, 0.0))
         return self.radius_px / max(self.stretch, 1e-12)
 
+    def rims_px(self) -> dict[str, tuple[float, float]]:
+        """Where the profile crosses the object's edges (px along the line): ``"outer"`` (both
+        sides), and for a tube ``"inner"`` too. These sharp features are what a line measures."""
+        a = self.apparent_radius_px
+        rims = {"outer": (self.center_px - a, self.center_px + a)}
+        if self.kind == "tube":
+            ai = self.inner_radius_px / max(self.stretch, 1e-12)
+            rims["inner"] = (self.center_px - ai, self.center_px + ai)
+        return rims
+
+    def extent_px(self, width_px: int = 1) -> tuple[float, float]:
+        """Span (px along the line) where the component adds phase to a profile ``width_px``
+        wide whose samples average each pixel (half a pixel of margin); NaN if it adds none."""
+        if self.kind == "sphere":
+            d = max(abs(self.offset_px) - (int(width_px) - 1) / 2.0 - 0.5, 0.0)
+            if d >= self.radius_px:
+                return math.nan, math.nan
+            a = math.sqrt(self.radius_px**2 - d * d)
+        else:
+            a = self.apparent_radius_px
+        return self.center_px - a - 0.5, self.center_px + a + 0.5
+
     def chord_px(self, along_px: np.ndarray, across_px: np.ndarray | float = 0.0) -> np.ndarray:
         """Chord (pixels of material along the beam) at ``along_px`` along and ``across_px``
         across the line (pixels, broadcast). Across-line offsets matter for spheres only."""
@@ -163,19 +185,53 @@ class ProfileModel:
         return ProfileModel(self.components, float(offset_rad), self.slope_rad_per_px)
 
 
+#: The shortest line (pixels) a profile is drawn along: two samples at least.
+MIN_LINE_PX = 2.0
+
+
 def line_frame(
     p0_yx_px: tuple[float, float], p1_yx_px: tuple[float, float]
 ) -> tuple[np.ndarray, np.ndarray, float]:
-    """Start point, unit direction (y, x) and length (pixels) of a line from p0 to p1."""
+    """Start point, unit direction (y, x) and length (pixels) of a line from p0 to p1.
+
+    Refuses a line shorter than :data:`MIN_LINE_PX` (a profile needs more than one sample).
+    """
     p0 = np.asarray(p0_yx_px, dtype=float)
     d = np.asarray(p1_yx_px, dtype=float) - p0
     length = float(np.hypot(d[0], d[1]))
+    ends = f"from {tuple(float(v) for v in p0_yx_px)} to {tuple(float(v) for v in p1_yx_px)}"
     if not np.isfinite(length) or length <= 0:
-        raise InputError(
-            f"profile line from {tuple(p0_yx_px)} to {tuple(p1_yx_px)} has zero length; "
-            "draw a line with two distinct end points"
-        )
+        raise InputError(f"profile line {ends} has zero length; draw a line with two distinct end "
+                         f"points at least {MIN_LINE_PX:g} px apart")
+    if length < MIN_LINE_PX:
+        raise InputError(f"profile line {ends} is only {length:.2g} px long; draw a line at least "
+                         f"{MIN_LINE_PX:g} px long")
     return p0, d / length, length
+
+
+def axis_crossing(
+    axis: str, position_px: float, p0_yx_px: tuple[float, float], p1_yx_px: tuple[float, float]
+) -> tuple[float, float] | None:
+    """Where a line crosses the axis of a cylinder or tube: (distance along the line, stretch).
+
+    ``axis`` is ``"y"`` (the axis runs down the image at column ``position_px``) or ``"x"``
+    (along row ``position_px``); pixels. ``stretch`` = transverse distance from the axis per
+    pixel along the line. None when the line runs along the axis (it never crosses it).
+    """
+    if axis not in ("y", "x"):
+        raise InputError(f"cylinder/tube axis must be 'y' or 'x', got {axis!r}")
+    p0, e, _ = line_frame(p0_yx_px, p1_yx_px)
+    j = 1 if axis == "y" else 0  # the transverse image coordinate: x for axis y
+    stretch = abs(float(e[j]))
+    if stretch < 1e-9:
+        return None
+    return float((float(position_px) - p0[j]) / e[j]), stretch
+
+
+def _on_span(comp: ProfileComponent, span: tuple[float, float], width_px: int) -> bool:
+    """Does ``comp`` put any phase on the samples from span[0] to span[1] (px along the line)?"""
+    lo, hi = comp.extent_px(width_px)
+    return hi > span[0] and lo < span[1]
 
 
 def model_from_phantom(
@@ -183,16 +239,23 @@ def model_from_phantom(
     geometry: Geometry,
     p0_yx_px: tuple[float, float],
     p1_yx_px: tuple[float, float],
+    *,
+    width_px: int = 1,
+    span_px: tuple[float, float] | None = None,
 ) -> tuple[ProfileModel, list[str]]:
     """The profile model of the objects of a phantom (``phantom.json`` schema) a line crosses.
 
     Spheres, cylinders and tubes become :class:`ProfileComponent` (positions along the line,
-    pixels); an unbounded slab becomes part of the offset. Objects the line misses are left
-    out. Returns the model and a list of notes on objects that cannot be modelled in 1-D
-    (bounded slabs, gaussians): use :func:`napari_specktrack.physics.profiles.theory_from_phantom`
-    for an exact profile of any phantom.
+    pixels); an unbounded slab becomes part of the offset. Objects that put no phase on the
+    profile's samples — the segment ``span_px`` (px along the line, default the whole line;
+    give the span of the finite samples when the line leaves the image) of ``width_px``
+    parallel lines — are left out. Returns the model and a list of notes on objects that
+    cannot be modelled in 1-D (bounded slabs, gaussians): use
+    :func:`napari_specktrack.physics.profiles.theory_from_phantom` for an exact profile of any
+    phantom.
     """
     p0, e, length = line_frame(p0_yx_px, p1_yx_px)
+    span = (0.0, length) if span_px is None else (float(span_px[0]), float(span_px[1]))
     normal = np.array([-e[1], e[0]])  # left-hand normal (y, x)
     contrast = _material_contrast(phantom, geometry.energy_keV)
     k_p = geometry.wavenumber_per_m * geometry.object_pixel_size_m
@@ -201,32 +264,32 @@ def model_from_phantom(
     offset = 0.0
     for i, obj in enumerate(phantom.get("objects", [])):
         shape = obj.get("shape")
-        d_delta, _ = contrast(obj)
-        ppp = -k_p * d_delta
+        ppp = -k_p * contrast(obj)[0]
         label = f"{obj.get('material') if isinstance(obj.get('material'), str) else 'object'} {shape} {i}"
+        comp = None
         if shape == "sphere":
             rel = np.asarray(obj["center_yx_px"], dtype=float) - p0
-            c, d, r = float(rel @ e), float(rel @ normal), float(obj["radius_px"])
-            if abs(d) < r and -r < c < length + r:
-                comps.append(ProfileComponent("sphere", c, r, ppp, offset_px=d, label=label))
+            comp = ProfileComponent("sphere", float(rel @ e), float(obj["radius_px"]), ppp,
+                                    offset_px=float(rel @ normal), label=label)
         elif shape in ("cylinder", "tube"):
             axis = obj.get("axis", "y")
-            j = 1 if axis == "y" else 0  # the transverse image coordinate: x for axis y
-            key = "center_x_px" if axis == "y" else "center_y_px"
-            stretch = abs(float(e[j]))
-            if stretch < 1e-9:
+            crossing = axis_crossing(axis, obj["center_x_px" if axis == "y" else "center_y_px"],
+                                     p0_yx_px, p1_yx_px)
+            if crossing is None:
                 notes.append(f"{label}: line runs along the axis; not modelled")
                 continue
-            c = float((float(obj[key]) - p0[j]) / e[j])
+            c, stretch = crossing
             if shape == "cylinder":
-                comps.append(ProfileComponent("cylinder", c, float(obj["radius_px"]), ppp,
-                                              stretch=stretch, label=label))
+                comp = ProfileComponent("cylinder", c, float(obj["radius_px"]), ppp,
+                                        stretch=stretch, label=label)
             else:
-                comps.append(ProfileComponent(
-                    "tube", c, float(obj["outer_radius_px"]), ppp,
-                    inner_radius_px=float(obj["inner_radius_px"]), stretch=stretch, label=label))
+                comp = ProfileComponent("tube", c, float(obj["outer_radius_px"]), ppp,
+                                        inner_radius_px=float(obj["inner_radius_px"]),
+                                        stretch=stretch, label=label)
         elif shape == "slab" and obj.get("bounds_yx_px") is None:
             offset += ppp * float(obj["thickness_px"])
         else:
             notes.append(f"{label}: shape {shape!r} is not a 1-D profile model; left out")
+        if comp is not None and _on_span(comp, span, width_px):
+            comps.append(comp)
     return ProfileModel(tuple(comps), offset), notes
