@@ -4,7 +4,7 @@ The calibration of Yu et al.'s Fig. 6: draw a line across POM spheres in a retri
 image and compare it with the phase a sphere of known size and refractive index must have;
 for dynamic data (their Fig. 8), overlay one line's profile at several time points.
 
-Plain functions on arrays, shared by the ``specktrack profile`` command, the Profile dock
+Plain functions on arrays (no Qt), shared by the ``specktrack profile`` command, the Profile dock
 widget and the docs figure, split by idea:
 
 - :mod:`.model` — the 1-D profile model (:class:`ProfileComponent`, :class:`ProfileModel`,
@@ -17,7 +17,9 @@ widget and the docs figure, split by idea:
 - :mod:`.result` — :class:`FitResult` (values with 1σ, held parameters), :func:`compare_profiles`;
 - :mod:`.spec` — what the user knows (:class:`SphereTheory`), checked and turned into pixels;
 - :mod:`.analysis` — theory and fit of one profile (:func:`analyse_profile`);
-- :mod:`.export` — CSV and plots.
+- :mod:`.export` — CSV and plots;
+- :mod:`.profile_set` — :class:`ProfileSet`: lines × images (frames, time nodes) × theory →
+  every sampled curve, theory curve and fit, and a JSON/CSV-ready report, in one call.
 
 Distances along a line are in pixels of the image (the object-plane pixel p/M of the
 geometry converts them to metres); phase in radians. Line end points are (y, x) = (row,
@@ -39,6 +41,7 @@ from .model import (
     model_from_phantom,
     phase_per_px,
 )
+from .profile_set import ProfileCurve, ProfileImage, ProfileLine, ProfileSet, ProfileSetResult
 from .result import FitResult, compare_profiles
 from .sampling import LineSamples, line_samples, sample_line, theory_from_phantom, time_nodes
 from .spec import PixelTheory, SphereTheory
@@ -51,7 +54,12 @@ __all__ = [
     "PixelTheory",
     "ProfileAnalysis",
     "ProfileComponent",
+    "ProfileCurve",
+    "ProfileImage",
+    "ProfileLine",
     "ProfileModel",
+    "ProfileSet",
+    "ProfileSetResult",
     "SphereTheory",
     "TubeSpec",
     "across_offsets_px",

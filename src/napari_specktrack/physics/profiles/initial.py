@@ -46,7 +46,7 @@ def _asym(r: np.ndarray) -> np.ndarray:
     return np.where(r < 0, OVERSHOOT_WEIGHT * r * r, r * r)
 
 
-def _background(q: np.ndarray, iterations: int = 30) -> np.ndarray:
+def _background(q: np.ndarray, iterations: int = 15) -> np.ndarray:
     """Background level of rows of depth ``q``: the value b minimising the asymmetric cost of
     q − b (an expectile near the bottom: objects only add depth above it)."""
     b = np.median(q, axis=-1)
@@ -67,7 +67,7 @@ def _tube_hypotheses(s: np.ndarray, v: np.ndarray, tube: TubeSpec, sign: float, 
     could be on the segment, the crossing whose walls best explain the profile."""
     span = (float(s[0]), float(s[-1]))
     reach = tube.outer_radius_px / tube.stretch
-    cands = np.arange(span[0] - reach, span[1] + reach + 0.5, 0.5)
+    cands = np.arange(span[0] - reach, span[1] + reach + 1.0, 1.0)  # the fit refines to 1e-3 px
     cands = cands[_rims_on(cands, tube, span)]
     if not cands.size:
         return [c0]

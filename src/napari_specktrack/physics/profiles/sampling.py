@@ -49,7 +49,7 @@ def line_samples(
     return LineSamples(t, y, x)
 
 
-def _check_image(image: np.ndarray, name: str = "image") -> np.ndarray:
+def check_image(image: np.ndarray, name: str = "image") -> np.ndarray:
     arr = np.asarray(image)
     if arr.ndim != 2:
         raise InputError(
@@ -77,7 +77,7 @@ def sample_line(
     """
     from skimage.measure import profile_line
 
-    img = _check_image(image).astype(np.float64, copy=False)
+    img = check_image(image).astype(np.float64, copy=False)
     samples = line_samples(p0_yx_px, p1_yx_px, width_px)
     values = profile_line(
         img, tuple(p0_yx_px), tuple(p1_yx_px), linewidth=int(width_px), order=order,

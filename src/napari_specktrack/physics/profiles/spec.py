@@ -106,15 +106,20 @@ class SphereTheory:
         return out
 
 
+def one_line(exc: Exception) -> str:
+    """An exception's message on one line (xraydb's span several)."""
+    return " ".join(str(exc).split())
+
+
 def _contrast(what: str, material: Any, geometry: Geometry, medium: Any) -> float:
     try:
         optical_constants(medium, geometry.energy_keV)
     except MaterialError as exc:
-        raise InputError(f"medium {medium!r}: {exc}") from exc
+        raise InputError(f"medium {medium!r}: {one_line(exc)}") from exc
     try:
         ppp = phase_per_px(material, geometry, medium=medium)
     except MaterialError as exc:
-        raise InputError(f"{what} {material!r}: {exc}") from exc
+        raise InputError(f"{what} {material!r}: {one_line(exc)}") from exc
     if ppp == 0 or not math.isfinite(ppp):
         raise InputError(f"{what} {material!r} has no phase contrast against the medium {medium!r}; "
                          "check the material and the medium")
