@@ -15,8 +15,8 @@ from napari_specktrack.errors import InputError
 from napari_specktrack.geometry import Geometry
 from napari_specktrack.physics import profiles as pr
 from napari_specktrack.physics import theory as th
-from napari_specktrack.physics.profiles import model as pm
 from napari_specktrack.physics.materials import optical_constants
+from napari_specktrack.physics.profiles import model as pm
 
 G = Geometry()
 P_M = G.object_pixel_size_m

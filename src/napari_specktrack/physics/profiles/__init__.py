@@ -29,7 +29,7 @@ column) in pixel coordinates with pixel centres at integers, as ``phantom.json``
 from .analysis import ProfileAnalysis, analyse_profile
 from .export import plot_profiles, write_profiles_csv
 from .fitting import constrained_parameters, correlation_inflation, fit_profile
-from .initial import TubeSpec, initial_model
+from .initial import TubeSpec, initial_model, initial_models
 from .model import (
     MIN_LINE_PX,
     PROFILE_KINDS,
@@ -70,6 +70,7 @@ __all__ = [
     "correlation_inflation",
     "fit_profile",
     "initial_model",
+    "initial_models",
     "line_frame",
     "line_samples",
     "model_from_phantom",

@@ -12,7 +12,7 @@ import numpy as np
 from ...errors import InputError
 from ...geometry import Geometry
 from .fitting import fit_profile
-from .initial import TubeSpec, initial_model
+from .initial import MIN_HALF_CHORD_PX, TubeSpec, initial_models
 from .model import ProfileModel, axis_crossing, model_from_phantom
 from .result import FitResult, compare_profiles
 from .sampling import theory_from_phantom
@@ -110,6 +110,19 @@ def _tube_centre_held(model: ProfileModel, d: np.ndarray, v: np.ndarray) -> bool
                for c in model.components if c.kind == "tube")
 
 
+def _without_specks(fit: FitResult, start: ProfileModel, nominal: list[float]):
+    """(start, None), or, when the fit shrank spheres to specks (half-chord below half the
+    smallest the start takes: an edge's pixel-averaging residual, not a sphere), (start, (the
+    start without them, their nominal radii))."""
+    keep = [i for i, c in enumerate(fit.model.components)
+            if c.kind != "sphere" or c.apparent_radius_px >= MIN_HALF_CHORD_PX / 2]
+    if len(keep) == len(start.components) or not any(
+            start.components[i].kind == "sphere" for i in keep):
+        return start, None
+    model = ProfileModel(tuple(start.components[i] for i in keep), start.offset_rad)
+    return start, (model, [nominal[i] for i in keep])
+
+
 def _sphere_analysis(d, v, geometry, theory: SphereTheory, line, width_px, fit, fit_kw,
                      image_shape) -> ProfileAnalysis:
     length = float(np.nanmax(d) - np.nanmin(d)) if d.size else 0.0
@@ -119,25 +132,34 @@ def _sphere_analysis(d, v, geometry, theory: SphereTheory, line, width_px, fit, 
     tube_notes: list[str] = []
     tube = _tube_spec(theory, px, line, image_shape, tube_notes)
     notes += [n for n in tube_notes if "along the tube axis" in n]
-    start, found = initial_model(d, v, sphere_phase_per_px=px.sphere_phase_per_px,
-                                 n_spheres=theory.n_spheres, nominal_radius_px=px.radius_px,
-                                 tube=tube)
+    starts, found = initial_models(d, v, sphere_phase_per_px=px.sphere_phase_per_px,
+                                   n_spheres=theory.n_spheres, nominal_radius_px=px.radius_px, tube=tube)
     notes += found
-    nominal = [px.tube_outer_radius_px if c.kind == "tube" else px.radius_px for c in start.components]
+    nominal = [px.tube_outer_radius_px if c.kind == "tube" else px.radius_px for c in starts[0].components]
+    # several starts when spheres nest or touch: the free fit decides which one holds
+    fits = [fit_profile(d, v, start, width_px=width_px, nominal_radii_px=nominal, **fit_kw)
+            for start in starts]
+    best = min(range(len(fits)), key=lambda i: fits[i].rmse_rad)
+    start, pruned = _without_specks(fits[best], starts[best], nominal)
+    if pruned is not None:
+        notes.append(f"{len(start.components) - len(pruned[1])} sphere(s) left out: the fit shrank "
+                     f"them below {MIN_HALF_CHORD_PX / 2:g} px")
+        start, nominal = pruned
+        fits[best] = fit_profile(d, v, start, width_px=width_px, nominal_radii_px=nominal, **fit_kw)
+    if tube is not None and tube_notes and _tube_centre_held(start, d, v):
+        notes += tube_notes
     # theory: nominal radii, centres and offset placed by the fit
     nominal_start = ProfileModel(
         tuple(replace(c, radius_px=px.radius_px) if c.kind == "sphere" else c for c in start.components),
         start.offset_rad,
     )
-    if tube is not None and tube_notes and _tube_centre_held(start, d, v):
-        notes += tube_notes
     placed = fit_profile(d, v, nominal_start, fit_radii=False, width_px=width_px,
                          **{**fit_kw, "fit_contrast": False})
     metrics = compare_profiles(v, placed.fitted)
     result = None
     if fit:
-        result = fit_profile(d, v, start, width_px=width_px, nominal_radii_px=nominal, notes=notes,
-                             **fit_kw)
+        result = fits[best]
+        result.notes[:0] = notes
         notes = result.notes
     return ProfileAnalysis(d, v, placed.fitted, metrics, result, geometry.object_pixel_size_m,
                            list(notes))

@@ -12,6 +12,7 @@ is left, with an asymmetric cost: a template may not dig deeper than the data (w
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass
 
@@ -23,6 +24,9 @@ from .model import ProfileComponent, ProfileModel
 
 #: Weight of a template deeper than the data against one shallower (dimensionless).
 OVERSHOOT_WEIGHT = 20.0
+#: The smallest half-chord (px) taken for a sphere: below it, pixel averaging at an edge
+#: leaves residuals of that size, and a fit cannot tell a sphere from them.
+MIN_HALF_CHORD_PX = 2.0
 
 
 @dataclass(frozen=True)
@@ -77,10 +81,13 @@ def _tube_hypotheses(s: np.ndarray, v: np.ndarray, tube: TubeSpec, sign: float, 
     return [c0] if abs(best - c0) < 0.5 else [c0, best]
 
 
-def _tube_depth(s: np.ndarray, v: np.ndarray, tube: TubeSpec, sign: float, c: np.ndarray) -> np.ndarray:
-    """Depth (rad, positive inside matter) of the profile left after a tube at each crossing c."""
-    chord = tube_chord(tube.stretch * (s[None, :] - c[:, None]), tube.outer_radius_px,
-                       tube.inner_radius_px)
+def _tube_depth(s: np.ndarray, v: np.ndarray, tube: TubeSpec, sign: float, c: np.ndarray,
+                oversample: int = 1) -> np.ndarray:
+    """Depth (rad, positive inside matter) of the profile left after a tube at each crossing c,
+    its chord averaged over ``oversample`` sub-samples per pixel (as the image integrates it)."""
+    sub = (np.arange(oversample) + 0.5) / oversample - 0.5
+    r = tube.stretch * (s[None, :, None] + sub - c[:, None, None])
+    chord = tube_chord(r, tube.outer_radius_px, tube.inner_radius_px).mean(axis=-1)
     return sign * (v[None, :] - tube.phase_per_px * chord)
 
 
@@ -97,7 +104,7 @@ def _greedy_semicircles(
     """Place up to ``n`` semicircles (centre, radius in px) under ``depth`` (px), one by one,
     each where it lowers the asymmetric cost most (and explains at least half its own area)."""
     step = float(np.median(np.diff(s))) if s.size > 1 else 1.0
-    radii = np.geomspace(1.0, max(max_radius, 1.5), 40)
+    radii = np.geomspace(MIN_HALF_CHORD_PX, max(max_radius, MIN_HALF_CHORD_PX + 0.5), 40)
     rest = depth.copy()
     found: list[tuple[float, float]] = []
     for _ in range(n):
@@ -124,49 +131,45 @@ def _greedy_semicircles(
     return found
 
 
-def _rim_pairs(s: np.ndarray, depth: np.ndarray, n: int, max_combinations: int = 200_000):
+def _rim_pairs(s: np.ndarray, depth: np.ndarray, n: int, keep: int = 3,
+               max_combinations: int = 200_000) -> list[list[tuple[float, float]]]:
     """Spheres from the edges of the profile: a sphere's rim is a √-singularity, a peak of the
-    depth's slope (rising at its left rim, falling at its right one). The ``n`` (left, right)
-    pairs that together fit the depth best (least squares, exhaustive over the strongest
-    edges). None if too few edges are found."""
-    from itertools import combinations
-
+    depth's slope (rising at its left rim, falling at its right one). The ``keep`` sets of ``n``
+    (left, right) pairs that together fit the depth best (least squares, exhaustive over the
+    strongest edges; two spheres may share an edge, as nested ones whose edges merge), best
+    first; none if too few edges are found."""
     from scipy.signal import find_peaks
 
     slope = np.gradient(depth, s)
-    k = n + 3
+    # a rim of half-chord a rises by ~√a px in its first pixel: ≥ 1.7 for a ≥ 3 px
+    height = max(0.8, 0.2 * float(np.max(np.abs(slope))))
     rims = []
     for sgn in (1.0, -1.0):
-        peaks, props = find_peaks(sgn * slope, height=0.8)
-        rims.append(s[peaks[np.argsort(props["peak_heights"])[::-1][:k]]])
+        peaks, props = find_peaks(sgn * slope, height=height)
+        rims.append(s[peaks[np.argsort(props["peak_heights"])[::-1][: n + 3]]])
     pairs = [(i, j, 0.5 * (lo + hi), 0.5 * (hi - lo)) for i, lo in enumerate(rims[0])
-             for j, hi in enumerate(rims[1]) if hi - lo >= 2.0]
+             for j, hi in enumerate(rims[1]) if hi - lo >= 2.0 * MIN_HALF_CHORD_PX]
     if len(pairs) < n or math.comb(len(pairs), n) > max_combinations:
-        return None
+        return []
     t = np.array([_semicircles(s, [(c, a)]) for *_, c, a in pairs])
     gram, proj = t @ t.T, t @ depth
-    best, best_cost = None, np.inf
-    for combo in combinations(range(len(pairs)), n):
-        if len({pairs[m][0] for m in combo}) < n or len({pairs[m][1] for m in combo}) < n:
-            continue  # two spheres on one edge
+    scored = []
+    for combo in itertools.combinations(range(len(pairs)), n):  # nested spheres may share a blurred edge
         idx = np.array(combo)
-        cost = gram[np.ix_(idx, idx)].sum() - 2.0 * proj[idx].sum()
-        if cost < best_cost:
-            best, best_cost = combo, cost
-    return None if best is None else [(pairs[m][2], pairs[m][3]) for m in best]
+        scored.append((float(gram[np.ix_(idx, idx)].sum() - 2.0 * proj[idx].sum()), combo))
+    scored.sort()
+    return [[(pairs[m][2], pairs[m][3]) for m in combo] for _, combo in scored[:keep]]
 
 
 def _place_spheres(s: np.ndarray, depth: np.ndarray, n: int, max_radius: float):
-    """Up to ``n`` spheres (centre, half-chord in px) under ``depth`` (px): the better of the
-    one-by-one placement and the edge pairs, by least squares; with its squared residual."""
+    """Candidate sets of up to ``n`` spheres (centre, half-chord in px) under ``depth`` (px):
+    the one-by-one placement and the best edge pairings, as (squared residual, spheres),
+    those with the most spheres first, then by residual."""
     options = [_greedy_semicircles(s, depth, n, max_radius)]
     if n:
-        options.append(_rim_pairs(s, depth, n))
-    scored = [(float(np.sum((depth - _semicircles(s, o)) ** 2)) - 1e-9 * len(o), o)
-              for o in options if o is not None]
-    cost, best = min(scored, key=lambda x: (x[0] if len(x[1]) == max(len(o) for _, o in scored)
-                                            else np.inf))
-    return sorted(best), cost
+        options += _rim_pairs(s, depth, n)
+    scored = [(float(np.sum((depth - _semicircles(s, o)) ** 2)), sorted(o)) for o in options]
+    return sorted(scored, key=lambda x: (-len(x[1]), x[0]))
 
 
 def _support_middle(s: np.ndarray, depth: np.ndarray) -> float:
@@ -186,7 +189,7 @@ def _width_scale(s: np.ndarray, depth: np.ndarray) -> float:
     return max(float(a), 1.0) / peak
 
 
-def initial_model(
+def initial_models(
     distance_px: np.ndarray,
     values: np.ndarray,
     *,
@@ -195,17 +198,21 @@ def initial_model(
     nominal_radius_px: float | None = None,
     tube: TubeSpec | None = None,
     use_amplitude: bool = True,
-) -> tuple[ProfileModel, list[str]]:
-    """Starting values for :func:`fit_profile`: background, tube and ``n_spheres`` spheres.
+    max_candidates: int = 3,
+) -> tuple[list[ProfileModel], list[str]]:
+    """Up to ``max_candidates`` starting models for :func:`fit_profile`, most plausible first:
+    background, tube and ``n_spheres`` spheres.
 
     A tube is placed where its walls explain the profile (its nominal crossing when no wall is
-    on the segment); spheres are semicircles of the remaining depth placed one by one (module
-    docstring). A sphere's starting radius is the half-chord the line cuts, R when the line
-    passes through its centre. With ``use_amplitude=False`` (material uncertain, the contrast
-    to be fitted) the depth is first rescaled so the deepest dip is as deep as it is wide.
-    ``nominal_radius_px`` widens the search to spheres that large.
+    on the segment); spheres are semicircles of the remaining depth, placed one by one or from
+    pairs of edges (module docstring). Nested or touching spheres can be paired more than one
+    way, so several candidates are returned: fit each and keep the best. A sphere's starting
+    radius is the half-chord the line cuts, R when the line passes through its centre. With
+    ``use_amplitude=False`` (material uncertain, the contrast to be fitted) the depth is first
+    rescaled so the deepest dip is as deep as it is wide. ``nominal_radius_px`` widens the
+    search to spheres that large.
 
-    Returns the model and notes (e.g. fewer spheres found than asked for).
+    Returns the models and notes (e.g. fewer spheres found than asked for).
     """
     s = np.asarray(distance_px, dtype=float)
     v = np.asarray(values, dtype=float)
@@ -218,38 +225,48 @@ def initial_model(
         raise InputError(f"number of spheres must be ≥ 0, got {n_spheres}")
     sign = -1.0 if sphere_phase_per_px < 0 else 1.0
     s, v = s[ok], v[ok]
-    notes: list[str] = []
-    comps: list[ProfileComponent] = []
+    n = int(n_spheres)
     hypotheses: list[float | None] = [None]
-    base0 = float(_background(sign * v[None, :])[0])
     if tube is not None:
+        base0 = float(_background(sign * v[None, :])[0])
         c0 = tube.center_px if tube.center_px is not None else _support_middle(s, sign * v - base0)
         hypotheses = _tube_hypotheses(s, v, tube, sign, float(c0))
-    n = int(n_spheres)
-    best = None
-    for c in hypotheses:
-        q = sign * v if c is None else _tube_depth(s, v, tube, sign, np.array([c]))[0]
-        base = float(_background(q[None, :])[0])
+    candidates = []
+    for c, background in itertools.product(hypotheses, ("lowest", "expectile")):
+        q = sign * v if c is None else _tube_depth(s, v, tube, sign, np.array([c]), oversample=4)[0]
+        # the background, below which objects never reach: the lowest samples (exact where a
+        # few samples see no object), or the asymmetric mean (robust to a retrieval's dips)
+        base = float(np.percentile(q, 2) if background == "lowest" else _background(q[None, :])[0])
         depth = (q - base) / (2.0 * abs(sphere_phase_per_px))
         if not use_amplitude and depth.max() > 0:
             depth = depth * _width_scale(s, depth)
         limit = min(0.75 * (s[-1] - s[0]), max(1.3 * float(depth.max()), 1.5 * (nominal_radius_px or 0)))
-        spheres, cost = _place_spheres(s, depth, n, limit)
-        if best is None or (len(spheres), -cost) > (len(best[2]), -best[3]):
-            best = (c, base, spheres, cost)
-    c, base, found, _ = best
-    if tube is not None:
-        comps.append(ProfileComponent("tube", c, tube.outer_radius_px, tube.phase_per_px,
-                                      inner_radius_px=tube.inner_radius_px, stretch=tube.stretch,
-                                      label="tube"))
-    if n:
-        if len(found) < n:
-            notes.append(f"found {len(found)} sphere-like dip(s) in the profile, {n} asked for")
-        if not found:
-            raise InputError(
-                "no sphere found along the line: draw it across a sphere, or check the material "
-                "(its phase must have the sign of the profile's dips)"
-            )
-        comps += [ProfileComponent("sphere", c, a, sphere_phase_per_px, label=f"sphere {k + 1}")
-                  for k, (c, a) in enumerate(found)]
-    return ProfileModel(tuple(comps), sign * base), notes
+        candidates += [(-len(spheres), cost, c, base, spheres)
+                       for cost, spheres in _place_spheres(s, depth, n, limit)]
+    candidates.sort(key=lambda x: x[:2])
+    found = -candidates[0][0]
+    notes: list[str] = []
+    if n and found < n:
+        notes.append(f"found {found} sphere-like dip(s) in the profile, {n} asked for")
+    if n and not found:
+        raise InputError(
+            "no sphere found along the line: draw it across a sphere, or check the material "
+            "(its phase must have the sign of the profile's dips)"
+        )
+    models: list[ProfileModel] = []
+    for _, _, c, base, spheres in candidates:
+        comps = [] if tube is None else [ProfileComponent(
+            "tube", c, tube.outer_radius_px, tube.phase_per_px, inner_radius_px=tube.inner_radius_px,
+            stretch=tube.stretch, label="tube")]
+        comps += [ProfileComponent("sphere", sc, a, sphere_phase_per_px, label=f"sphere {k + 1}")
+                  for k, (sc, a) in enumerate(spheres)]
+        model = ProfileModel(tuple(comps), sign * base)
+        if len(spheres) == found and model not in models:
+            models.append(model)
+    return models[:max_candidates], notes
+
+
+def initial_model(distance_px: np.ndarray, values: np.ndarray, **kwargs) -> tuple[ProfileModel, list[str]]:
+    """The most plausible starting model of :func:`initial_models` (same arguments)."""
+    models, notes = initial_models(distance_px, values, max_candidates=1, **kwargs)
+    return models[0], notes
