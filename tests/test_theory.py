@@ -1,4 +1,4 @@
-"""Profile models and fits against analytic truth (physics/theory.py, physics/profiles.py).
+"""Profile models and fits against analytic truth (physics/theory.py, physics/profiles/).
 
 Tolerances: exact identities (same samples, same formula) to 1e-9 rad; fits of noise-free truth
 to 0.5 % in radius and 0.2 px in centre; on the simulator's spheres phantom to the issue's

@@ -232,8 +232,10 @@ def fit_profile(
     scale = max(float(np.std(vk)), 1e-12)
     model, cscale, sol, slot_names = initial, 1.0, None, []
     free, held = _classify(initial, span, fit_centers, fit_radii, not fit_contrast)
+    used_held = held
     for _ in range(3):
         x0, bounds, unpack, slot_names = _pack(model, free, fit_offset, fit_slope, fit_contrast, span)
+        used_held = held
         if not x0.size:
             break
 
@@ -255,11 +257,11 @@ def fit_profile(
         model=model, initial=initial, distance_px=s, measured=v, fitted=fitted,
         rmse_rad=metrics["rmse_rad"], max_error_rad=metrics["max_error_rad"],
         correlation=metrics["correlation"], nominal_radii_px=nominal, contrast_scale=cscale,
-        held=tuple(held), success=True if sol is None else bool(sol.success),
+        held=tuple(used_held), success=True if sol is None else bool(sol.success),
         message="nothing to fit" if sol is None else str(sol.message), notes=list(notes),
     )
     _attach_uncertainties(result, sol, slot_names)
-    result.notes.extend(_held_notes(model, held))
+    result.notes.extend(_held_notes(model, used_held))
     return result
 
 

@@ -104,11 +104,12 @@ class FitResult:
         for name in names:
             row[name] = getattr(c, name)
             row[name.replace("_px", "_sigma_px")] = self.sigma(i, name)
-        row["nominal_radius_px"] = nominal
+        held = dict(self.held[i]) if i < len(self.held) else {}
+        row["nominal_radius_px"] = None if "radius_px" in held else nominal
         row["radius_error_rel"] = err
         if c.kind == "sphere":
             row["line_offset_px"] = c.offset_px
-        row["held"] = dict(self.held[i]) if i < len(self.held) else {}
+        row["held"] = held
         if pixel_size_m:
             um = pixel_size_m * 1e6
             for name in names:
@@ -119,8 +120,10 @@ class FitResult:
 
     def summary(self, pixel_size_m: float | None = None) -> dict[str, Any]:
         """A JSON-ready report: metrics, background, and per component its centre, radius (and
-        a tube's inner radius) with 1σ uncertainties in px (and µm with ``pixel_size_m``),
-        the nominal radius, and the parameters held because the line cannot constrain them."""
+        a tube's inner radius) with 1σ uncertainties in px (and µm with ``pixel_size_m``), the
+        parameters held because the line cannot constrain them (with the reason), and the
+        nominal radius with the relative difference — None where the radius was held (it is
+        then the nominal one)."""
         nominal = self.nominal_radii_px or (None,) * len(self.model.components)
         comps = [self._row(i, nom, err, pixel_size_m)
                  for i, (nom, err) in enumerate(zip(nominal, self.radius_errors_rel()))]
