@@ -102,25 +102,16 @@ def _tube_spec(theory: SphereTheory, px, line: Line | None, image_shape, notes: 
                     center_px=center, stretch=crossing[1])
 
 
-def _tube_centre_held(model: ProfileModel, d: np.ndarray, v: np.ndarray) -> bool:
-    from .fitting import constrained_parameters
-
-    span = _span(d, v)
-    return any("center_px" in constrained_parameters(c, span)[1]
-               for c in model.components if c.kind == "tube")
-
-
 def _without_specks(fit: FitResult, start: ProfileModel, nominal: list[float]):
-    """(start, None), or, when the fit shrank spheres to specks (half-chord below half the
-    smallest the start takes: an edge's pixel-averaging residual, not a sphere), (start, (the
-    start without them, their nominal radii))."""
+    """The start without the spheres the fit shrank to specks (half-chord below half the
+    smallest a start takes: an edge's pixel-averaging residual, not a sphere), with the nominal
+    radii of what is left; None when there are none (or nothing else is left)."""
     keep = [i for i, c in enumerate(fit.model.components)
             if c.kind != "sphere" or c.apparent_radius_px >= MIN_HALF_CHORD_PX / 2]
-    if len(keep) == len(start.components) or not any(
-            start.components[i].kind == "sphere" for i in keep):
-        return start, None
+    if len(keep) == len(start.components) or not any(start.components[i].kind == "sphere" for i in keep):
+        return None
     model = ProfileModel(tuple(start.components[i] for i in keep), start.offset_rad)
-    return start, (model, [nominal[i] for i in keep])
+    return model, [nominal[i] for i in keep]
 
 
 def _sphere_analysis(d, v, geometry, theory: SphereTheory, line, width_px, fit, fit_kw,
@@ -140,14 +131,16 @@ def _sphere_analysis(d, v, geometry, theory: SphereTheory, line, width_px, fit, 
     fits = [fit_profile(d, v, start, width_px=width_px, nominal_radii_px=nominal, **fit_kw)
             for start in starts]
     best = min(range(len(fits)), key=lambda i: fits[i].rmse_rad)
-    start, pruned = _without_specks(fits[best], starts[best], nominal)
+    start = starts[best]
+    pruned = _without_specks(fits[best], start, nominal)
     if pruned is not None:
-        notes.append(f"{len(start.components) - len(pruned[1])} sphere(s) left out: the fit shrank "
-                     f"them below {MIN_HALF_CHORD_PX / 2:g} px")
+        notes.append(f"{len(start.components) - len(pruned[0].components)} sphere(s) left out: the fit "
+                     f"shrank them below {MIN_HALF_CHORD_PX / 2:g} px")
         start, nominal = pruned
         fits[best] = fit_profile(d, v, start, width_px=width_px, nominal_radii_px=nominal, **fit_kw)
-    if tube is not None and tube_notes and _tube_centre_held(start, d, v):
-        notes += tube_notes
+    chosen = fits[best]
+    if any(c.kind == "tube" and "center_px" in h for c, h in zip(chosen.model.components, chosen.held)):
+        notes += tube_notes  # where the held crossing came from
     # theory: nominal radii, centres and offset placed by the fit
     nominal_start = ProfileModel(
         tuple(replace(c, radius_px=px.radius_px) if c.kind == "sphere" else c for c in start.components),
