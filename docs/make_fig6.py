@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from napari_specktrack.physics import profiles as pr
-from napari_specktrack.physics import theory as th
+from napari_specktrack.physics.profiles import model as th
 from napari_specktrack.simulate import simulate
 
 HERE = Path(__file__).resolve().parent
