@@ -213,6 +213,11 @@ class CurationSession:
             self._measured[frame] = measure_shift(_filled(entry["input"]), _filled(entry["inline"]))
         return self._measured[frame].copy()
 
+    def measured(self, frame: int) -> np.ndarray | None:
+        """The shift measured so far for frame ``frame`` (pixels), or None (nothing computed)."""
+        m = self._measured.get(int(frame))
+        return None if m is None else m.copy()
+
     def set_shift(self, frame: int, shift_yx_px: Sequence[float] | None) -> None:
         """Correct frame ``frame``'s target by ``shift_yx_px`` (pixels), or undo with None."""
         frame = self.check_frame(frame)
@@ -308,7 +313,7 @@ class CurationSession:
 
         entry = self._frame(frame)
         if "smooth" not in entry:
-            t = np.nan_to_num(self.target_frame(frame).astype(np.float64))
+            t = np.nan_to_num(self.target_frame(frame))
             entry["smooth"] = gaussian_filter(t, _EMPTY_SIGMA_PX, mode="reflect")
         part = entry["smooth"][box.slices]
         mean = float(np.abs(part.mean()))

@@ -206,7 +206,7 @@ def export_pairs(session: CurationSession | None, review: Review, out: str | os.
 def _cut(session: CurationSession, writer: Any, c: Candidate, split: str) -> dict:
     inp, tgt, ref = session.crop(c.frame, c.box)
     shift = session.shift_of(c.frame)
-    measured = session._measured.get(c.frame)
+    measured = session.measured(c.frame)
     rec = {"name": c.pair_name(), "source": session.source(c.frame), "frame": int(c.frame),
            "crop_yx_px": c.box.as_list(), "shift_yx_px": list(shift) if shift else None,
            "measured_shift_yx_px": None if measured is None else [float(v) for v in measured],

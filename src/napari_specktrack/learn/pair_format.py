@@ -143,11 +143,11 @@ def read_index(folder: str | Path) -> dict:
 def _check_normalisation(folder: Path, norm: Any) -> None:
     if norm is None:
         return
-    keys = ("input_scale", "target_min", "target_max")
-    ok = isinstance(norm, dict) and all(isinstance(norm.get(k), (int, float)) for k in keys)
-    if ok:
-        v = [float(norm[k]) for k in keys]
-        ok = bool(np.isfinite(v).all()) and v[0] > 0 and v[2] > v[1]
+    try:
+        scale, lo, hi = (float(norm[k]) for k in ("input_scale", "target_min", "target_max"))
+        ok = bool(np.isfinite([scale, lo, hi]).all()) and scale > 0 and hi > lo
+    except (TypeError, KeyError, ValueError):
+        ok = False
     if not ok:
         raise _fail(folder, f"its normalisation {norm!r} is not {{input_scale > 0, target_min < "
                     f"target_max}}", "delete the entry (it is recomputed) or fix it")

@@ -172,10 +172,7 @@ class PairWriter:
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:
-        if exc_type is None:
-            self.commit()
-        else:
-            self.abort()
+        (self.commit if exc_type is None else self.abort)()
 
 
 def _link(src: Path, dst: Path) -> None:

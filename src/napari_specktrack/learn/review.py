@@ -218,23 +218,21 @@ class Review:
         self._change(items, i)
         return new
 
-    def undo(self) -> bool:
-        """Undo the last change (status, add, remove, re-crop); False when there is none."""
-        if not self._undo:
+    def _restore(self, source: list, sink: list) -> bool:
+        if not source:
             return False
-        self._redo.append((self.items, self.index))
-        self.items, self.index = self._undo.pop()
+        sink.append((self.items, self.index))
+        self.items, self.index = source.pop()
         self._notify()
         return True
 
+    def undo(self) -> bool:
+        """Undo the last change (status, add, remove, re-crop); False when there is none."""
+        return self._restore(self._undo, self._redo)
+
     def redo(self) -> bool:
         """Redo the last undone change; False when there is none."""
-        if not self._redo:
-            return False
-        self._undo.append((self.items, self.index))
-        self.items, self.index = self._redo.pop()
-        self._notify()
-        return True
+        return self._restore(self._redo, self._undo)
 
     def act(self, action: str) -> Any:
         """Run a keyboard action by name (a value of :data:`SHORTCUTS`)."""

@@ -41,10 +41,10 @@ def _pair_config(base: SimulationConfig, s: int, vary_detector: bool) -> Simulat
     })
 
 
-def _iter_acquisitions(n_pairs: int, size_px: int, *, phantoms: Sequence[str], seed: int,
-                       geometry: Geometry | None, config: SimulationConfig | None,
-                       vary_detector: bool, clean_targets: bool
-                       ) -> Iterator[tuple[Any, dict[str, Any]]]:
+def _iter_acquisitions(n_pairs: int, size_px: int, *, phantoms: Sequence[str] = PAIR_PHANTOMS,
+                       seed: int = 0, geometry: Geometry | None = None,
+                       config: SimulationConfig | None = None, vary_detector: bool = True,
+                       clean_targets: bool = True) -> Iterator[tuple[Any, dict[str, Any]]]:
     """(acquisition, record) of each simulated pair."""
     if n_pairs < 1:
         raise InputError(f"number of pairs must be ≥ 1, got {n_pairs}")
@@ -94,31 +94,33 @@ def write_simulated_pairs(
     n_pairs: int,
     size_px: int,
     *,
-    phantoms: Sequence[str] = PAIR_PHANTOMS,
-    seed: int = 0,
-    geometry: Geometry | None = None,
-    config: SimulationConfig | None = None,
-    vary_detector: bool = True,
-    clean_targets: bool = True,
     append: bool = False,
     overwrite: bool = False,
     validation_fraction: float = 0.0,
     progress: Callable[[int, int], None] | None = None,
     cancel: Callable[[], bool] | None = None,
+    **options: Any,
 ) -> Path:
     """Simulate ``n_pairs`` pairs and write them as a pair folder (see learn/pairs.py).
 
     An existing pair folder is refused unless ``append`` (the new pairs are added; their seeds
     must not repeat names already there) or ``overwrite`` (replaced whole). The folder is
     staged and swapped in when every pair is made: an interrupted run writes nothing (make a
-    long set in parts with ``append``).
+    long set in parts with ``append``). ``options`` are those of :func:`iter_pairs`
+    (phantoms, seed, geometry, config, vary_detector, clean_targets).
     """
     from ..errors import CancelledError
     from ..learn.pair_writer import PairWriter
     from ..learn.pairs import choose_validation, read_index
     from ..provenance import make_record
 
-    geometry = geometry or Geometry()
+    unknown = set(options) - {"phantoms", "seed", "geometry", "config", "vary_detector",
+                              "clean_targets"}
+    if unknown:
+        raise TypeError(f"write_simulated_pairs() got unexpected options {sorted(unknown)}")
+    options["geometry"] = geometry = options.get("geometry") or Geometry()
+    phantoms = options.setdefault("phantoms", PAIR_PHANTOMS)
+    seed = options.setdefault("seed", 0)
     out = Path(out_dir)
     if append and overwrite:
         raise InputError("append and overwrite exclude each other: add to the folder, or replace it")
@@ -134,16 +136,14 @@ def write_simulated_pairs(
         if clash:
             raise InputError(f"pair name {clash[0]!r} already exists in {out}; append with "
                              f"seeds it does not have yet (another --seed)")
+    clean_targets = options.setdefault("clean_targets", True)
     params = {"n_pairs": n_pairs, "size_px": size_px, "phantoms": list(phantoms), "seed": seed,
-              "vary_detector": vary_detector, "clean_targets": clean_targets,
+              "vary_detector": options.get("vary_detector", True), "clean_targets": clean_targets,
               "validation_fraction": validation_fraction}
     record = make_record("simulate", params, {}, geometry)
     mode = "append" if append else ("overwrite" if overwrite else "new")
     with PairWriter(out, geometry, mode=mode, provenance=record) as writer:
-        pairs = _iter_acquisitions(n_pairs, size_px, phantoms=phantoms, seed=seed,
-                                   geometry=geometry, config=config,
-                                   vary_detector=vary_detector, clean_targets=clean_targets)
-        for i, (acq, rec) in enumerate(pairs):
+        for i, (acq, rec) in enumerate(_iter_acquisitions(n_pairs, size_px, **options)):
             if cancel is not None and cancel():
                 raise CancelledError(f"simulation cancelled after {i} of {n_pairs} pairs; "
                                      f"nothing was written")
