@@ -36,6 +36,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "generate the in-line image with the trained network",
     ),
     "train": ("napari_specktrack.learn._cli_train", "train the generator on a pair folder"),
+    "pairs": ("napari_specktrack.learn._cli_pairs", "cut training pairs from measured stacks"),
     "profile": (
         "napari_specktrack.physics._profile_cli",
         "line profile against the theoretical sphere phase",
