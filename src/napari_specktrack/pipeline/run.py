@@ -127,11 +127,13 @@ def _resolve_window(frames: Frames, params: RetrievalParams, first: int
 
 
 def prepare(frames: Frames, geometry: Geometry, params: RetrievalParams, *,
-            background: np.ndarray | None = None, model: Any = None, first: int = 0) -> Plan:
+            background: np.ndarray | None = None, model: Any = None, first: int = 0,
+            probe_samples: bool = True) -> Plan:
     """Check everything and prepare a run; nothing is computed on the frames yet.
 
     ``model`` is an already loaded ``(module, metadata)`` generator to reuse; ``first`` the
-    frame the window suggestion looks at.
+    frame the window suggestion looks at; ``probe_samples=False`` leaves the per-frame checks
+    to the frame loop (``batch`` reports a bad frame by index and goes on).
     """
     from ..devices import resolve_device
     from ..retrieval.signals import remove_hot_pixels
@@ -141,7 +143,7 @@ def prepare(frames: Frames, geometry: Geometry, params: RetrievalParams, *,
                          "Geometry.from_json('geometry.json')")
     params = params.validate()
     device = resolve_device(params.device)
-    frames.validate(need_inline=params.inline_kind == "measured")
+    frames.validate(need_inline=params.inline_kind == "measured", probe_samples=probe_samples)
     if background is not None:
         background = np.asarray(background, bool)
         if background.shape != frames.shape_yx:
