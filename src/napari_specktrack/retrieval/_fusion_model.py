@@ -126,6 +126,18 @@ def border_taper(shape: tuple[int, int], width_px: int) -> np.ndarray:
     return ramp(shape[0])[:, None] * ramp(shape[1])[None, :]
 
 
+def anchor_low_frequencies(inline: np.ndarray, sample: np.ndarray, reference: np.ndarray,
+                           sigma_px: float) -> np.ndarray:
+    """The in-line image with its detail above σ kept and its low frequencies replaced by those
+    of sample / reference (Gaussian means over σ px: the speckle averages out, P remains)."""
+    from scipy.ndimage import gaussian_filter
+
+    def low(a):
+        return gaussian_filter(a, sigma_px, mode="reflect")
+
+    return inline - low(inline) + low(sample) / low(reference)
+
+
 def window_transfer(f: np.ndarray, window_px: int, width: float) -> np.ndarray:
     """Transfer of the tracked phase through the correlation window: exp(−(f W)² / 2 s²)."""
     return np.exp(-((f * window_px) ** 2) / (2.0 * width**2))
