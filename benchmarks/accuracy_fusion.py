@@ -27,6 +27,7 @@ constants were set on seeds 500–502 (``--dev``); the generator trained on seed
 from __future__ import annotations
 
 import argparse
+import os
 import time
 
 import numpy as np
@@ -50,8 +51,11 @@ def diameter_error(acq, phase) -> float | None:
     return float(100 * np.sqrt(np.mean((e - e.mean()) ** 2)) / np.ptp(truth))
 
 
+BORDER_PX = 12  # Acquisition.regions()' default; --border-px widens it to show the border's share
+
+
 def scores(acq, phase) -> tuple[float, float, float | None]:
-    ring, interior, core = acq.regions()
+    ring, interior, core = acq.regions(border_px=BORDER_PX)
     e = phase - acq.truth_phase
     e = e - e[core].mean()
     peak = float(np.ptp(acq.truth_phase[core]))
@@ -71,14 +75,18 @@ def run_one(phantom, size, seed, args, model):
     kw = {"window_px": args.window, "search_px": 6}
     conv = conventional(acq.sample, acq.reference, acq.geometry, **kw).phase_rad
     out = {("conventional", "—"): scores(acq, conv)}
-    extra = {}
+    extra = {"seconds": []}
     for source, inline in (("measured", acq.inline), ("generated", gen)):
+        t0 = time.perf_counter()
         de = double_exposure(acq.sample, acq.reference, inline, acq.geometry, **kw).phase_rad
+        t_de = time.perf_counter() - t0
         out[("DE", source)] = scores(acq, de)
         # a generated image takes its low frequencies from sample / reference (fuse_inline doc)
         anchor = {"sample": acq.sample, "reference": acq.reference} if source == "generated" else {}
         for name, material in (("fused", None), ("fused+mat", MATERIALS[phantom])):
+            t0 = time.perf_counter()
             fu = fuse_inline(de, inline, acq.geometry, window_px=args.window, material=material, **anchor)
+            extra["seconds"].append((t_de, time.perf_counter() - t0))
             out[(name, source)] = scores(acq, fu.phase_rad)
             extra[(name, source)] = fu.info.crossover_cycles_per_px
     return out, extra
@@ -102,7 +110,11 @@ def main() -> None:
     ap.add_argument("--full", action="store_true", help="seeds 600–609 at 256, 384, 512, 640, 768")
     ap.add_argument("--dev", action="store_true", help="the development seeds 500–502 instead")
     ap.add_argument("--json", help="also write per-seed figures to this JSON file")
+    ap.add_argument("--border-px", type=int, default=12,
+                    help="exclude this many px at the image border from ring and interior (default 12)")
     args = ap.parse_args()
+    global BORDER_PX
+    BORDER_PX = args.border_px
     if args.full:
         args.seeds, args.sizes = list(range(600, 610)), [256, 384, 512, 640, 768]
     if args.dev:
@@ -112,7 +124,7 @@ def main() -> None:
 
     model = load_generator("pretrained", "cpu")
     t0 = time.perf_counter()
-    rows, goals, dump = [], [], []
+    rows, goals, dump, timing = [], [], [], []
     for phantom in args.phantoms:
         for size in args.sizes:
             per_seed = [run_one(phantom, size, s, args, model) for s in args.seeds]
@@ -131,9 +143,12 @@ def main() -> None:
                 dump.append({"phantom": phantom, "size": size, "inline": key[1], "method": key[0],
                              "seeds": args.seeds, "ring_pct": vals[:, 0].tolist(),
                              "interior_pct": vals[:, 1].tolist(), "diameter_pct": vals[:, 2].tolist()})
+            t = np.array([x for _, e in per_seed for x in e["seconds"]])
+            timing.append((phantom, size, np.median(t[:, 0]), np.median(t[:, 1]),
+                           np.median(t[:, 1] / t[:, 0])))
             print(f"... {phantom} {size}² done ({time.perf_counter() - t0:.0f} s)", flush=True)
-    print(f"\nseeds {args.seeds}, window {args.window} px; mean (range) over seeds; "
-          f"% of the true phase range\n")
+    print(f"\nseeds {args.seeds}, window {args.window} px, border {args.border_px} px; "
+          f"mean (range) over seeds; % of the true phase range\n")
     print("| phantom | size | in-line | method | ring % | conv / method (ring) | interior % | diameter % "
           "| crossover (cycles/px) |")
     print("|---|---|---|---|---|---|---|---|---|")
@@ -144,7 +159,11 @@ def main() -> None:
     for g in goals:
         print("| " + " | ".join(str(x) if not isinstance(x, (bool, np.bool_)) else ("yes" if x else "**no**")
                                  for x in g).replace("None", "—") + " |")
-    print(f"\n{time.perf_counter() - t0:.0f} s")
+    print("\n| phantom | size | DE retrieval s (median) | fusion s (median) | fusion / DE (median) |")
+    print("|---|---|---|---|---|")
+    for ph, size, a, b, r in timing:
+        print(f"| {ph} | {size} | {a:.2f} | {b:.2f} | {r:.2f} |")
+    print(f"\n{time.perf_counter() - t0:.0f} s (load average at the end: {os.getloadavg()[0]:.1f})")
     if args.json:
         from napari_specktrack.io import write_json
 
