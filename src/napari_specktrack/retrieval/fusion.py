@@ -27,6 +27,8 @@ One Gauss–Newton step of the joint model, in the Fourier domain (details and u
 4. correction Ĉ = H E R̂ / (H² E + N): the Wiener estimate of φ − φ_t; the in-line weight
    H²E/(H²E + N) rises from 0 below the crossover to ≈ 1 and falls again where the blur wins.
 
+Given the speckle images (``sample``, ``reference``: do so for a generated in-line image), the
+in-line image's frequencies below 1/W are first taken from their window-scale mean ratio.
 Measured on held-out simulated spheres and foam: docs/fusion.md and benchmarks/accuracy_fusion.py.
 """
 
@@ -216,8 +218,8 @@ def fuse_inline(
         The speckle images (flat-field units) the in-line image was generated from. Give them
         with a *generated* in-line image: its frequencies below 1/``window_px`` are then taken
         from the window-scale mean of sample / reference, where the speckle averages out and
-        only the transmission remains (0.02–0.2 % from the true in-line image on simulated
-        frames, against 0.8–1.5 % for the shipped generator at 768²).
+        only the transmission remains (0.02–0.24 % RMS from the true in-line image's means on
+        simulated frames, against 0.8–1.5 % for the shipped generator on spheres at 768²).
     background
         Bool mask where the phase averages its tracked value (default: the image border).
     progress, cancel
