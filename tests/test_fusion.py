@@ -84,7 +84,8 @@ def test_exact_inputs_return_the_truth(bumps):
 @pytest.fixture(scope="module")
 def spheres():
     acq = simulate("spheres", 256, seed=611)
-    de = double_exposure(acq.sample, acq.reference, acq.inline, acq.geometry, window_px=11, search_px=6)
+    de = double_exposure(acq.sample, acq.reference, acq.inline, acq.geometry, window_px=11, search_px=6,
+                         fuse_inline=False)
     return acq, de
 
 

@@ -104,7 +104,7 @@ def process_frames(job: BatchJob, indices: list[int]) -> list[tuple[int, str]]:
                 inline = plan.generate([i], [sample])[0]
             elif plan.params.inline_kind == "none":
                 inline = None
-            arrays, _ = plan.process(sample, inline)
+            arrays, _stats = plan.process(sample, inline)
             write_frame(group, i, arrays)
         except SpecktrackError as exc:
             bad.append((i, str(exc)))

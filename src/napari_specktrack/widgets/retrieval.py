@@ -5,8 +5,10 @@ image before tracking) with the measured in-line image or one generated with the
 dock's settings. The dock builds a :class:`~napari_specktrack.pipeline.RetrievalParams` and
 runs :func:`napari_specktrack.pipeline.retrieve` — the same call as ``specktrack retrieve`` —
 in a worker, for the frame under the slider (a preview that can follow the slider), a range
-or all frames. Window and search range are in detector pixels; *auto* (the lowest value)
-lets the run suggest them from the speckle, *Suggest* fills them in now.
+or all frames. Window and search range are in detector pixels; with *suggest … at each run*
+the run suggests them from the speckle (recorded), *Suggest … now* fills them in. Double
+exposure fuses the in-line image's own phase by default (beyond the paper, docs/fusion.md);
+untick it for the paper's plain method.
 """
 
 from __future__ import annotations
@@ -28,6 +30,8 @@ METHODS = (
     "double-exposure (measured in-line)",
     "double-exposure (generated in-line)",
 )
+#: the sample materials the fusion's absorption model offers (physics.materials presets)
+FUSION_MATERIALS = ("POM", "PE", "PMMA", "PU", "water", "cellulose")
 
 
 class RetrievalWidget(DockBase):
@@ -56,6 +60,13 @@ class RetrievalWidget(DockBase):
         self.integration = self.add_param("integration", ComboBox(
             label="integration", choices=list(INTEGRATIONS), value=INTEGRATIONS[0],
             tooltip="phase-gradient integration method"))
+        self.fuse = self.add_param("fuse_inline", CheckBox(
+            text="fuse the in-line image's phase (double exposure)", value=True,
+            tooltip="beyond the paper: the tracked phase below a crossover, the in-line image's "
+                    "own phase above it (docs/fusion.md); untick for the paper's plain method"))
+        self.fusion_material = self.add_param("fusion_material", ComboBox(
+            label="sample material", choices=["pure phase", *FUSION_MATERIALS], value="pure phase",
+            tooltip="one-material sample: the fusion's absorption model (δ/β from xraydb)"))
         self.follow = self.add_param("follow", CheckBox(
             text="follow slider (preview)", value=False,
             tooltip="re-run on the frame under the slider whenever it moves"), persist=False)
@@ -82,9 +93,11 @@ class RetrievalWidget(DockBase):
         auto = bool(self.auto_window.value)
         window = None if auto else int(self.window_px.value)
         search = None if auto else int(self.search_px.value)
+        material = None if self.fusion_material.value == "pure phase" else self.fusion_material.value
         return RetrievalParams.for_inline(inline, window_px=window, search_px=search,
                                           integration=self.integration.value,
-                                          device=self.device.value).validate()
+                                          device=self.device.value, fuse_inline=bool(self.fuse.value),
+                                          fusion_material=material).validate()
 
     def suggest(self, _value: Any = None) -> bool:
         """Estimate window and search range from the speckle (worker), then fill the fields."""
