@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from magicgui.widgets import CheckBox, ComboBox, PushButton, SpinBox
+from magicgui.widgets import CheckBox, ComboBox, FileEdit, PushButton, SpinBox
 from qtpy.QtCore import QTimer
 
 from ..errors import InputError, SpecktrackError
@@ -67,6 +67,11 @@ class RetrievalWidget(DockBase):
         self.fusion_material = self.add_param("fusion_material", ComboBox(
             label="sample material", choices=["pure phase", *FUSION_MATERIALS], value="pure phase",
             tooltip="one-material sample: the fusion's absorption model (δ/β from xraydb)"))
+        self.to_zarr = self.add_param("to_zarr", CheckBox(
+            text="write all frames to a zarr store (resumable)", value=False,
+            tooltip="the batch path of `specktrack batch`: frames are read from the layers' files "
+                    "and written as they finish; the same settings resume a stopped run"))
+        self.store = self.add_param("store", FileEdit(label="zarr store", mode="w", filter="*.zarr"))
         self.follow = self.add_param("follow", CheckBox(
             text="follow slider (preview)", value=False,
             tooltip="re-run on the frame under the slider whenever it moves"), persist=False)
@@ -133,6 +138,8 @@ class RetrievalWidget(DockBase):
                                  "layer; assign one in the Acquisition widget, or choose the "
                                  "generated in-line image.")
             indices = self.frame_indices(a.n_frames, a.current_frame(viewer))
+            if self.to_zarr.value:
+                return self._run_to_store(a, params)
         except SpecktrackError as exc:
             return self.fail(exc)
         measured = params.inline_kind == "measured"
@@ -161,6 +168,32 @@ class RetrievalWidget(DockBase):
                 notify_warning(f"{self.title}: {message}")
 
         return self.start(job, show, total=len(indices) * UNITS_PER_FRAME)
+
+    def _run_to_store(self, a: Any, params: RetrievalParams) -> bool:
+        """All frames through the batch path into the zarr store, then shown lazily."""
+        from ._batch import batch_job, batch_sources, open_store_lazily
+
+        if self.scope.value != SCOPES[2] or not a.is_stack:
+            raise InputError("writing a zarr store is for all frames of a stack; set 'run on' to "
+                             "'all frames', or untick the zarr option")
+        store = str(self.store.value)
+        if not store.endswith(".zarr"):
+            raise InputError(f"choose a zarr store path ending in .zarr (got {store!r})")
+        sources = batch_sources(a, measured=params.inline_kind == "measured")
+        job = batch_job(sources, params, a.geometry, store)
+        geometry, translate = a.geometry, tuple(a.sample.translate)
+
+        def show(report: Any) -> None:
+            arrays, attrs = open_store_lazily(report.out)
+            frames = list(range(report.total))
+            self._layers = show_fields(self.viewer, arrays, geometry, attrs["provenance"], frames,
+                                       translate=translate, existing=self._layers)
+            self.status.value = (f"{report.computed} frames written to {report.out} "
+                                 f"({report.skipped} already there, {len(report.bad)} bad)")
+            for i, message in report.bad:
+                notify_warning(f"{self.title}: frame {i}: {message}")
+
+        return self.start(job, show, total=a.n_frames, status=f"writing {store}…")
 
     def cancel(self, _value: Any = None) -> None:
         self._pending = False
