@@ -28,6 +28,17 @@ from napari_specktrack.simulate import simulate  # noqa: E402
 TINY = GeneratorConfig(ngf=4, n_downsampling=2, n_blocks=1)
 
 
+@pytest.fixture(autouse=True)
+def _one_thread_and_own_config_dir(tmp_path, monkeypatch):
+    """One torch thread (two spin-wait on a loaded 2-core machine: tiny steps ran 50x slower)
+    and a private model list (training registers its run)."""
+    monkeypatch.setenv("SPECKTRACK_CONFIG_DIR", str(tmp_path / "config"))
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 def test_presets_shapes_and_sizes():
     # physics-notes §3: 182,430,721 parameters for (64, 4, 9); 2,851,969 for (16, 3, 9)
     assert count_parameters(GlobalGenerator(PRESETS["lite"])) == 2_851_969
