@@ -1,0 +1,501 @@
+"""Training the generator: the loop, resume, cancel, the run-folder policy, the hooks for the
+Training dock, fine-tuning, model cards and the list of known models.
+
+Everything runs on tiny pairs (48–64 px) with a tiny generator in place of the lite preset.
+"""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from napari_specktrack.errors import CancelledError, InputError, OutputError  # noqa: E402
+from napari_specktrack.learn.inference import export_safetensors, load_generator  # noqa: E402
+from napari_specktrack.learn.networks import GeneratorConfig  # noqa: E402
+from napari_specktrack.learn.train import TrainConfig, train  # noqa: E402
+
+TINY = GeneratorConfig(ngf=4, n_downsampling=2, n_blocks=1)
+
+
+@pytest.fixture(autouse=True)
+def _tiny_lite_one_thread(tmp_path, monkeypatch):
+    """The tiny generator as "lite", one torch thread (two spin-wait on a loaded 2-core
+    machine: tiny steps ran 50x slower) and a private list of known models."""
+    import napari_specktrack.learn.networks as nets
+
+    monkeypatch.setitem(nets.PRESETS, "lite", TINY)
+    monkeypatch.setenv("SPECKTRACK_CONFIG_DIR", str(tmp_path / "config"))
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def pair_dir(tmp_path_factory):
+    from napari_specktrack.simulate.pairs import write_simulated_pairs
+
+    return write_simulated_pairs(tmp_path_factory.mktemp("pairs"), 4, 48, seed=10)
+
+
+def _tiny_config(**kw):
+    base = dict(preset="lite", epochs=3, crop_yx_px=(32, 32), ndf=8, n_layers_d=2,
+                checkpoint_every_steps=2, seed=3)
+    return TrainConfig(**{**base, **kw})
+
+
+def test_training_reduces_the_loss(pair_dir, tmp_path, monkeypatch):
+    import napari_specktrack.learn.networks as nets
+
+    monkeypatch.setitem(nets.PRESETS, "lite", TINY)
+    summary = train(pair_dir, tmp_path / "run", _tiny_config(epochs=8))
+    rows = list(csv_rows(tmp_path / "run" / "losses.csv"))
+    assert len(rows) == summary["steps"] == 32
+    first = np.mean([float(r["g_l1"]) for r in rows[:6]])
+    last = np.mean([float(r["g_l1"]) for r in rows[-6:]])
+    assert last < first
+    assert (tmp_path / "run" / "generator.safetensors").is_file()
+    _model, meta = load_generator(tmp_path / "run" / "generator.safetensors")
+    assert meta["normalisation"]["input_scale"] > 0 and meta["train_config"]["epochs"] == 8
+
+
+def csv_rows(path):
+    import csv
+
+    with open(path) as fh:
+        yield from csv.DictReader(fh)
+
+
+def test_kill_and_resume_continues_from_the_saved_step(pair_dir, tmp_path, monkeypatch):
+    import napari_specktrack.learn.networks as nets
+
+    monkeypatch.setitem(nets.PRESETS, "lite", TINY)
+    straight = train(pair_dir, tmp_path / "a", _tiny_config())
+    calls = {"n": 0}
+
+    def cancel_after_5():
+        calls["n"] += 1
+        return calls["n"] > 5
+
+    with pytest.raises(CancelledError, match="step 5"):
+        train(pair_dir, tmp_path / "b", _tiny_config(), cancel=cancel_after_5)
+    ck = torch.load(tmp_path / "b" / "checkpoint.pt", weights_only=True)
+    assert int(ck["step"]) == 5
+    resumed = train(pair_dir, tmp_path / "b", resume=True)
+    assert resumed["steps"] == straight["steps"] == 12
+    a = load_generator(tmp_path / "a" / "generator.safetensors")[0].state_dict()
+    b = load_generator(tmp_path / "b" / "generator.safetensors")[0].state_dict()
+    for k in a:  # same data order, same updates: the resumed run ends where the straight one does
+        torch.testing.assert_close(a[k], b[k], atol=1e-4, rtol=1e-3)
+    rows = list(csv_rows(tmp_path / "b" / "losses.csv"))
+    assert [int(r["step"]) for r in rows] == list(range(1, 13))
+
+
+def test_exported_generator_is_the_moving_average_of_the_weights(pair_dir, tmp_path, monkeypatch):
+    import napari_specktrack.learn.networks as nets
+
+    monkeypatch.setitem(nets.PRESETS, "lite", TINY)
+    torch.manual_seed(3)  # train() seeds torch with config.seed before building the generator
+    init = nets.GlobalGenerator(TINY).state_dict()
+    train(pair_dir, tmp_path / "one", _tiny_config(max_steps=1, ema_decay=0.999))
+    ck = torch.load(tmp_path / "one" / "checkpoint.pt", weights_only=True)
+    decay = 2.0 / 11.0  # the warm-up min(0.999, (1 + step)/(10 + step)) at step 1
+    exported = load_generator(tmp_path / "one" / "generator.safetensors")[0].state_dict()
+    for k, w in ck["generator"].items():
+        want = decay * init[k] + (1 - decay) * w
+        torch.testing.assert_close(ck["generator_ema"][k], want, atol=1e-6, rtol=1e-5)
+        torch.testing.assert_close(exported[k], want, atol=1e-6, rtol=1e-5)
+    assert any(not torch.equal(ck["generator"][k], exported[k]) for k in exported)
+    # a checkpoint file given as --generator means its averaged weights too
+    from_ck = load_generator(tmp_path / "one" / "checkpoint.pt")[0].state_dict()
+    assert all(torch.equal(from_ck[k], exported[k]) for k in exported)
+    # ema_decay 0: the raw weights are exported and no average is kept
+    train(pair_dir, tmp_path / "raw", _tiny_config(max_steps=3, ema_decay=0.0))
+    ck = torch.load(tmp_path / "raw" / "checkpoint.pt", weights_only=True)
+    assert "generator_ema" not in ck
+    raw = load_generator(tmp_path / "raw" / "generator.safetensors")[0].state_dict()
+    assert all(torch.equal(ck["generator"][k], raw[k]) for k in raw)
+    with pytest.raises(InputError, match="ema_decay"):
+        train(pair_dir, tmp_path / "bad", _tiny_config(ema_decay=1.0))
+
+
+def test_resume_after_a_hard_kill_logs_each_step_once(pair_dir, tmp_path, monkeypatch):
+    import napari_specktrack.learn.networks as nets
+
+    monkeypatch.setitem(nets.PRESETS, "lite", TINY)
+    with pytest.raises(CancelledError):
+        calls = {"n": 0}
+        train(pair_dir, tmp_path / "k", _tiny_config(checkpoint_every_steps=4),
+              cancel=lambda: (calls.__setitem__("n", calls["n"] + 1), calls["n"] > 4)[1])
+    # a kill between checkpoints: the log ran ahead of checkpoint.pt (steps 5-6 not saved)
+    with open(tmp_path / "k" / "losses.csv", "a") as fh:
+        fh.write("5,1,1,1,0,1,1,1,0.1\n6,1,1,1,0,1,1,1,0.2\n")
+    train(pair_dir, tmp_path / "k", resume=True)
+    rows = list(csv_rows(tmp_path / "k" / "losses.csv"))
+    assert [int(r["step"]) for r in rows] == list(range(1, 13))
+
+
+def test_cli_sigterm_saves_a_checkpoint_at_the_current_step(pair_dir, tmp_path, monkeypatch):
+    import argparse
+    import os
+    import signal
+
+    import napari_specktrack.learn.networks as nets
+    import napari_specktrack.learn.train as train_mod
+    from napari_specktrack.learn import _cli_train
+
+    monkeypatch.setitem(nets.PRESETS, "lite", TINY)
+    real_train = train_mod.train
+
+    def train_killed_at_step_3(*a, progress=None, **kw):
+        def progress_and_kill(step, total):
+            progress(step, total)
+            if step == 3:
+                os.kill(os.getpid(), signal.SIGTERM)  # as `kill PID` would
+        return real_train(*a, progress=progress_and_kill, **kw)
+
+    monkeypatch.setattr(train_mod, "train", train_killed_at_step_3)
+    parser = argparse.ArgumentParser()
+    _cli_train.add_arguments(parser)
+    args = parser.parse_args(["--pairs", str(pair_dir), "--out", str(tmp_path / "s"), "--crop", "32", "32",
+                              "--ndf", "8", "--epochs", "3", "--checkpoint-every", "100", "--threads", "1"])
+    before = signal.getsignal(signal.SIGTERM)
+    assert _cli_train.run(args) == 130
+    assert int(torch.load(tmp_path / "s" / "checkpoint.pt", weights_only=True)["step"]) == 3
+    assert signal.getsignal(signal.SIGTERM) == before  # the handler is restored after the run
+
+
+def test_resume_with_more_epochs_continues_a_finished_run(pair_dir, tmp_path, monkeypatch):
+    import napari_specktrack.learn.networks as nets
+
+    monkeypatch.setitem(nets.PRESETS, "lite", TINY)
+    train(pair_dir, tmp_path / "r", _tiny_config(epochs=1))
+    with pytest.raises(InputError, match="larger"):
+        train(pair_dir, tmp_path / "r", resume=True, epochs=0)
+    with pytest.raises(InputError, match="positive"):
+        train(pair_dir, tmp_path / "r", resume=True, lr=-1.0)
+    with pytest.raises(InputError, match="l1-weight"):
+        train(pair_dir, tmp_path / "r", resume=True, l1_weight=-1.0)
+    more = train(pair_dir, tmp_path / "r", resume=True, epochs=2, lr=5e-5, l1_weight=40.0)
+    ck = torch.load(tmp_path / "r" / "checkpoint.pt", weights_only=True)
+    assert ck["opt_g"]["param_groups"][0]["lr"] == ck["opt_d"]["param_groups"][0]["lr"] == 5e-5
+    assert json.loads(ck["config"])["lr"] == 5e-5 and json.loads(ck["config"])["l1_weight"] == 40.0
+    rows = list(csv_rows(tmp_path / "r" / "losses.csv"))  # the logged term carries the weight: 4x
+    l1 = [float(r["g_l1"]) for r in rows]
+    assert np.mean(l1[4:8]) > 2 * np.mean(l1[:4])
+    assert more["steps"] == 8  # 4 pairs × 2 epochs, the first 4 steps kept from the first run
+    rows = list(csv_rows(tmp_path / "r" / "losses.csv"))
+    assert [int(r["step"]) for r in rows] == list(range(1, 9))
+    # a step limit mid-epoch stops and exports there; a limit already reached only exports
+    assert train(pair_dir, tmp_path / "r", resume=True, epochs=3, max_steps=10)["steps"] == 10
+    assert load_generator(tmp_path / "r" / "generator.safetensors")[1]["step"] == 10
+    (tmp_path / "r" / "generator.safetensors").unlink()
+    assert train(pair_dir, tmp_path / "r", resume=True, max_steps=5)["steps"] == 10
+    assert load_generator(tmp_path / "r" / "generator.safetensors")[1]["step"] == 10
+
+
+
+# --- the Training dock's hooks: validation split, references, on_step / on_epoch, cancel --------
+@pytest.fixture(scope="module")
+def split_dir(tmp_path_factory):
+    """5 simulated 48-px pairs; the last is the validation pair; every pair has its reference."""
+    from napari_specktrack.io import read_json, write_json, write_tiff
+    from napari_specktrack.learn.pairs import write_pairs
+    from napari_specktrack.simulate import simulate
+
+    out = tmp_path_factory.mktemp("split")
+    acqs = [simulate(("spheres", "foam")[i % 2], 48, seed=20 + i) for i in range(5)]
+    names = [f"p{i}" for i in range(5)]
+    write_pairs(out, [a.sample - a.reference for a in acqs], [a.truth_inline for a in acqs],
+                [{"name": n, "source": {"simulated": True, "phantom": "spheres"}} for n in names],
+                acqs[0].geometry)
+    index = read_json(out / "pairs.json")
+    for rec in index["pairs"]:
+        rec["split"] = "validation" if rec["name"] == "p4" else "training"
+    write_json(out / "pairs.json", index)
+    for n, a in zip(names, acqs):
+        write_tiff(out / "references" / f"{n}.tif", a.reference)
+    return out
+
+
+def _record(calls):
+    def on_step(step, losses):
+        calls.setdefault("steps", []).append((step, dict(losses)))
+
+    def on_epoch(epoch, report):
+        calls.setdefault("epochs", []).append((epoch, report))
+
+    return {"on_step": on_step, "on_epoch": on_epoch}
+
+
+@pytest.fixture(scope="module")
+def straight_run(split_dir, tmp_path_factory):
+    """An uninterrupted 2-epoch run (4 training pairs: 8 steps) with its callbacks recorded."""
+    import napari_specktrack.learn.networks as nets
+
+    base = tmp_path_factory.mktemp("straight")
+    calls = {}
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setitem(nets.PRESETS, "lite", TINY)
+        mp.setenv("SPECKTRACK_CONFIG_DIR", str(base / "config"))
+        before = torch.get_num_threads()
+        torch.set_num_threads(1)
+        try:
+            summary = train(split_dir, base / "run", _tiny_config(epochs=2, checkpoint_every_steps=3),
+                            **_record(calls))
+        finally:
+            torch.set_num_threads(before)
+    return base, summary, calls
+
+
+def test_on_step_and_on_epoch_report_losses_and_validation_figures(straight_run, split_dir):
+    from skimage.metrics import structural_similarity
+
+    from napari_specktrack.learn.inference import generate_inline
+    from napari_specktrack.learn.pairs import read_pairs
+
+    base, summary, calls = straight_run
+    assert [s for s, _ in calls["steps"]] == list(range(1, 9))
+    keys = {"g_gan", "g_feat", "g_vgg", "g_l1", "d_real", "d_fake"}
+    assert all(set(losses) == keys and all(np.isfinite(list(losses.values())))
+               for _, losses in calls["steps"])
+    assert [e for e, _ in calls["epochs"]] == [1, 2]
+    folder = read_pairs(split_dir)
+    inp, target = folder.load(folder.names.index("p4"))
+    for epoch, report in calls["epochs"]:
+        assert report["step"] == 4 * epoch and report["epoch_complete"] and report["held_out"]
+        assert report["pair"] == "p4" and report["generated"].shape == target.shape
+        want = structural_similarity(target, report["generated"], data_range=float(np.ptp(target)))
+        assert report["ssim"] == pytest.approx(want, abs=1e-9)
+        assert report["losses"] == calls["steps"][4 * epoch - 1][1]
+        assert report["phase_rms_rad"] > 0 and report["phase_rms_conventional_rad"] > 0
+        assert report["phase_error_ratio"] == pytest.approx(
+            report["phase_rms_rad"] / report["phase_rms_conventional_rad"])
+    # the last report's image is what the exported generator makes of the validation input
+    model = load_generator(base / "run" / "generator.safetensors")
+    again = generate_inline(inp, np.zeros_like(inp), device="cpu", _model=model)
+    np.testing.assert_allclose(calls["epochs"][-1][1]["generated"], again, atol=1e-5)
+    assert summary["validation"]["ssim"] == calls["epochs"][-1][1]["ssim"]
+    # the held-out pair is never trained on: 4 training pairs make an epoch
+    assert json.loads((base / "run" / "run.json").read_text())["validation_pairs"] == ["p4"]
+
+
+def test_phase_figures_are_zero_for_the_true_inline_image(split_dir):
+    """The validator's phase figure is 0 when the generated image is the true one."""
+    from napari_specktrack.learn._validation import Validator
+    from napari_specktrack.learn.pairs import read_pairs
+
+    folder = read_pairs(split_dir)
+    v = Validator(folder, held_out=True, norm={"input_scale": 1, "target_min": 0, "target_max": 2},
+                  generator_config=TINY.to_dict(), device="cpu")
+    same = v.phase_figures(v.target)
+    assert same["phase_rms_rad"] == pytest.approx(0.0, abs=1e-6) and same["phase_error_ratio"] < 1e-6
+    flat = v.phase_figures(np.ones_like(v.target))  # no in-line contrast at all: worse
+    assert flat["phase_rms_rad"] > 0.1
+
+
+def test_cancel_saves_a_checkpoint_and_resume_continues_at_the_exact_step(straight_run, split_dir,
+                                                                           tmp_path):
+    base, _summary, straight = straight_run
+    checks = {"n": 0}
+
+    def cancel_before_step_4():
+        checks["n"] += 1
+        return checks["n"] > 3
+
+    calls = {}
+    with pytest.raises(CancelledError, match="step 3"):
+        train(split_dir, tmp_path / "b", _tiny_config(epochs=2, checkpoint_every_steps=3),
+              cancel=cancel_before_step_4, **_record(calls))
+    assert int(torch.load(tmp_path / "b" / "checkpoint.pt", weights_only=True)["step"]) == 3
+    assert "epochs" not in calls  # cancelled mid-epoch: no validation
+    resumed = {}
+    train(split_dir, tmp_path / "b", resume=True, **_record(resumed))
+    assert [s for s, _ in resumed["steps"]] == [4, 5, 6, 7, 8]
+    for (_, a), (_, b) in zip(straight["steps"][3:], resumed["steps"]):
+        assert a == pytest.approx(b, rel=1e-4, abs=1e-6)  # the same crops, the same updates
+    a = load_generator(base / "run" / "generator.safetensors")[0].state_dict()
+    b = load_generator(tmp_path / "b" / "generator.safetensors")[0].state_dict()
+    for k in a:
+        torch.testing.assert_close(a[k], b[k], atol=1e-5, rtol=1e-4)
+    assert resumed["epochs"][-1][1]["ssim"] == pytest.approx(straight["epochs"][-1][1]["ssim"],
+                                                             abs=1e-4)
+    card = json.loads((tmp_path / "b" / "model_card.json").read_text())
+    assert [h["step"] for h in card["validation"]["history"]] == [4, 8]
+
+
+def test_model_card_describes_the_run_and_the_registry_lists_it(straight_run, split_dir,
+                                                                monkeypatch):
+    from napari_specktrack.learn.models import list_models, register_model
+
+    base, _summary, calls = straight_run
+    card = json.loads((base / "run" / "model_card.json").read_text())
+    assert card["training"]["step"] == 8 and card["training"]["epochs_done"] == 2
+    data = card["data"]
+    assert (data["n_training"], data["n_validation"]) == (4, 1)
+    assert data["pair_sizes_px"] == {"48×48": 5} and data["crop_yx_px"] == [32, 32]
+    assert data["sources"] == {"simulated spheres": 5} and data["geometry"]["energy_keV"] > 0
+    assert card["recipe"]["train_config"]["epochs"] == 2 and card["recipe"]["init_weights"] is None
+    assert card["training"]["last_losses"] == calls["steps"][-1][1]
+    assert [h["ssim"] for h in card["validation"]["history"]] == [r["ssim"] for _, r in calls["epochs"]]
+    assert any("4 pair(s) of one set-up" in x for x in card["limits"])
+    assert any("simulation only" in x for x in card["limits"])
+    text = (base / "run" / "MODEL_CARD.md").read_text()
+    assert "# Model card: `run`" in text and "4 training, 1 validation" in text
+    assert f"{calls['epochs'][-1][1]['ssim']:.4f}" in text
+    # the loop registered the run in its own list
+    monkeypatch.setenv("SPECKTRACK_CONFIG_DIR", str(base / "config"))
+    models = list_models()
+    assert models[0].name == "pretrained" and models[0].path == "pretrained"
+    mine = [m for m in models if m.path == str((base / "run" / "generator.safetensors").resolve())]
+    assert len(mine) == 1 and mine[0].name == "run" and mine[0].step == 8
+    assert mine[0].preset == "lite" and mine[0].card == text
+    again = register_model(base / "run")  # registering again updates, never duplicates
+    assert again.created == mine[0].created and len(list_models()) == len(models)
+
+
+def test_registry_skips_runs_whose_weights_are_gone_and_names_clashes(tmp_path, pair_dir):
+    from napari_specktrack.learn.models import list_models, register_model
+
+    for sub in ("a/run", "b/run"):
+        train(pair_dir, tmp_path / sub, _tiny_config(max_steps=1), register=False)
+        register_model(tmp_path / sub)
+    names = [m.name for m in list_models()[1:]]
+    assert sorted(names) == ["run", "run (b)"]
+    (tmp_path / "a" / "run" / "generator.safetensors").unlink()
+    assert [m.name for m in list_models()[1:]] == ["run (b)"]
+
+
+# --- the run-folder policy: refuse, overwrite whole, resume; stale temporaries -----------------
+def _digests(folder):
+    import hashlib
+
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.iterdir()) if p.is_file()}
+
+
+def test_an_existing_run_is_refused_and_overwrite_replaces_it_whole(pair_dir, tmp_path):
+    run = tmp_path / "run"
+    train(pair_dir, run, _tiny_config(max_steps=2))
+    (run / "notes.txt").write_text("an old file of the old run")
+    before = _digests(run)
+    with pytest.raises(OutputError, match=r"--resume to continue it.*--overwrite"):
+        train(pair_dir, run, _tiny_config(max_steps=2))
+    with pytest.raises(InputError, match="one of them"):
+        train(pair_dir, run, resume=True, overwrite=True)
+    assert _digests(run) == before
+
+    def fail_at_step_1(step, losses):
+        raise RuntimeError("crash before the first checkpoint")
+
+    with pytest.raises(RuntimeError, match="crash"):  # the new run never checkpointed
+        train(pair_dir, run, _tiny_config(max_steps=3, checkpoint_every_steps=100),
+              overwrite=True, on_step=fail_at_step_1)
+    assert _digests(run) == before  # the old run is untouched ...
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["config", "run"]  # ... nothing staged
+    train(pair_dir, run, _tiny_config(max_steps=3), overwrite=True)
+    after = _digests(run)
+    assert "notes.txt" not in after and after["losses.csv"] != before["losses.csv"]
+    rows = list(csv_rows(run / "losses.csv"))
+    assert [int(r["step"]) for r in rows] == [1, 2, 3]
+    assert oct(os.stat(run / "checkpoint.pt").st_mode & 0o777) == oct(0o666 & ~_umask())
+
+
+def _umask():
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def test_out_must_be_a_writable_run_folder_never_a_file_or_the_pairs(pair_dir, tmp_path):
+    (tmp_path / "file").write_text("x")
+    for out, match in ((tmp_path / "file", "is a file"), (tmp_path / "file" / "run", "is a file"),
+                       (pair_dir, "pair folder")):
+        with pytest.raises(OutputError, match=match):
+            train(pair_dir, out, _tiny_config(max_steps=1))
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "thesis.tex").write_text("not a run")
+    with pytest.raises(OutputError, match="not a training run"):
+        train(pair_dir, tmp_path / "other", _tiny_config(max_steps=1), overwrite=True)
+    assert (tmp_path / "other" / "thesis.tex").read_text() == "not a run"
+    if os.geteuid() != 0:  # root writes anywhere
+        (tmp_path / "ro").mkdir(mode=0o500)
+        with pytest.raises(OutputError, match="not writable"):
+            train(pair_dir, tmp_path / "ro" / "run", _tiny_config(max_steps=1))
+
+
+def test_a_killed_writes_part_file_is_removed_at_the_next_start(pair_dir, tmp_path):
+    run = tmp_path / "run"
+    train(pair_dir, run, _tiny_config(max_steps=2))
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()  # a process that is gone, as one killed mid-write
+    part = run / f".checkpoint.pt.{dead.pid}.0badc0de.part"
+    part.write_bytes(b"half a checkpoint")
+    with pytest.raises(InputError, match="larger"):
+        train(pair_dir, run, resume=True, epochs=1)  # a refused resume still cleans up
+    assert not part.exists()
+    part.write_bytes(b"half a checkpoint")
+    assert train(pair_dir, run, resume=True, max_steps=3)["steps"] == 3 and not part.exists()
+
+
+def test_cli_refuses_an_existing_run_and_shows_progress(pair_dir, tmp_path, capsys):
+    from napari_specktrack.cli import main
+
+    args = ["train", "--pairs", str(pair_dir), "--out", str(tmp_path / "r"), "--crop", "32", "32",
+            "--ndf", "8", "--max-steps", "3", "--threads", "1"]
+    assert main(args) == 0
+    err = capsys.readouterr().err
+    assert "train:" in err and "3/3" in err and "L1" in err  # steps, losses, rate/ETA bar
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert "--resume" in err and "--overwrite" in err and "Traceback" not in err
+    assert main([*args, "--overwrite"]) == 0
+
+
+# --- fine-tuning ----------------------------------------------------------------------------
+def test_fine_tuning_starts_the_generator_from_the_given_weights(pair_dir, tmp_path):
+    from napari_specktrack.learn.networks import GlobalGenerator
+    from napari_specktrack.provenance import sha256_file
+
+    torch.manual_seed(123)
+    start = GlobalGenerator(TINY)
+    norm = {"input_scale": 0.5, "target_min": 0.4, "target_max": 1.6}
+    weights = export_safetensors(start, tmp_path / "start.safetensors",
+                                 {"normalisation": norm, "step": 77})
+    tiny_lr = dict(max_steps=1, lr=1e-12)  # one step that moves no weight measurably
+    train(pair_dir, tmp_path / "ft", _tiny_config(init_weights=str(weights), **tiny_lr))
+    train(pair_dir, tmp_path / "scratch", _tiny_config(**tiny_lr))
+    ft = torch.load(tmp_path / "ft" / "checkpoint.pt", weights_only=True)
+    scratch = torch.load(tmp_path / "scratch" / "checkpoint.pt", weights_only=True)
+    for k, w in start.state_dict().items():
+        torch.testing.assert_close(ft["generator"][k], w, atol=1e-9, rtol=0)
+        torch.testing.assert_close(ft["generator_ema"][k], w, atol=1e-9, rtol=0)
+    assert any(not torch.allclose(ft["generator"][k], scratch["generator"][k]) for k in ft["generator"])
+    for k, w in scratch["discriminator"].items():  # the discriminator starts fresh, as from scratch
+        torch.testing.assert_close(ft["discriminator"][k], w, atol=1e-9, rtol=0)
+    run = json.loads((tmp_path / "ft" / "run.json").read_text())
+    assert run["init_weights"]["sha256"] == sha256_file(weights) and run["init_weights"]["step"] == 77
+    assert run["normalisation"] == norm  # fine-tuning keeps the weights' own normalisation
+    assert run["provenance"]["inputs"]["init_weights"]["sha256"] == sha256_file(weights)
+    card = (tmp_path / "ft" / "MODEL_CARD.md").read_text()
+    assert "start.safetensors" in card and "fine-tuned" in card
+
+
+def test_fine_tuning_from_the_shipped_weights(pair_dir, tmp_path, monkeypatch):
+    import napari_specktrack.learn.networks as nets
+    from napari_specktrack.learn.inference import PRETRAINED
+
+    monkeypatch.setitem(nets.PRESETS, "lite", GeneratorConfig(16, 3, 9))  # the real lite
+    with pytest.raises(InputError, match="preset 'paper'"):
+        train(pair_dir, tmp_path / "p", _tiny_config(preset="paper", init_weights="pretrained"))
+    train(pair_dir, tmp_path / "ft", _tiny_config(init_weights="pretrained", max_steps=1, lr=1e-12))
+    shipped, meta = load_generator(PRETRAINED)
+    ft = torch.load(tmp_path / "ft" / "checkpoint.pt", weights_only=True)
+    for k, w in shipped.state_dict().items():
+        torch.testing.assert_close(ft["generator"][k], w, atol=1e-9, rtol=0)
+    assert json.loads(ft["normalisation"]) == meta["normalisation"]
