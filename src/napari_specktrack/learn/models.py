@@ -101,8 +101,8 @@ def _shipped() -> ModelEntry:
                       _step_of(PRETRAINED), str(PRETRAINED_DIR / "MODEL_CARD.md"))
 
 
-def _step_of(weights: Path) -> int | None:
-    """The training step stored in a safetensors file's metadata (header only), or None."""
+def _metadata(weights: Path) -> dict:
+    """The metadata of a safetensors generator file, read from its header only."""
     from safetensors import safe_open
 
     from .inference import METADATA_KEY
@@ -110,9 +110,19 @@ def _step_of(weights: Path) -> int | None:
     try:
         with safe_open(str(weights), framework="pt") as fh:
             meta = json.loads((fh.metadata() or {}).get(METADATA_KEY) or "{}")
-        return int(meta["step"]) if isinstance(meta, dict) and "step" in meta else None
-    except Exception:  # a missing or foreign file: no step to show
+    except Exception as exc:  # missing, truncated, not safetensors, corrupt JSON
+        raise FileFormatError(f"{weights} is not a readable generator file ({str(exc)[:120]}); "
+                              f"train the run to its first export") from exc
+    return meta if isinstance(meta, dict) else {}
+
+
+def _step_of(weights: Path) -> int | None:
+    """The training step stored in a generator file's metadata, or None."""
+    try:
+        step = _metadata(weights).get("step")
+    except FileFormatError:
         return None
+    return int(step) if isinstance(step, int) else None
 
 
 def _entry(d: dict) -> ModelEntry:
@@ -136,11 +146,10 @@ def register_model(run_dir: str | Path, *, name: str | None = None) -> ModelEntr
     when another run of that name is listed.
     """
     from ..io import write_json
-    from .inference import load_generator
 
     run = Path(run_dir).expanduser().resolve()
     weights = run / "generator.safetensors"
-    _model, meta = load_generator(weights, "cpu")  # checks it is a generator
+    meta = _metadata(weights)  # the header only: cheap at every export, even for "paper"
     card = run / "MODEL_CARD.md"
     with _locked():
         entries = _read()
