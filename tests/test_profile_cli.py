@@ -60,6 +60,30 @@ def test_sphere_theory_fit_and_outputs(files, capsys):
     assert (out / "profile.png").read_bytes()[:4] == b"\x89PNG"
 
 
+def test_tube_between_its_walls_is_held_and_every_fit_has_a_sigma(files, capsys):
+    """Issue 14 §3: with no tube wall on the line the tube is held at nominal (it was fitted
+    55 % off against the offset); the spheres still come out right, each value with its 1σ."""
+    out = files / "out_between"
+    rc = cli.main(["profile", "--image", str(files / "phase.tif"), "--line", "40", "20", "40", "100",
+                   "--sphere", "POM", f"{20 * G.object_pixel_size_m}", "--n-spheres", "2",
+                   "--tube", "PE", f"{56 * G.object_pixel_size_m}", f"{51 * G.object_pixel_size_m}",
+                   "--tube-center", "60", "--json", str(out / "m.json")])
+    text = capsys.readouterr().out
+    assert rc == 0
+    assert "held at nominal" in text and "no wall of tube is on the line" in text
+    fit = read_json(out / "m.json")["profiles"]["phase_rad"]["fit"]
+    tube = next(c for c in fit["components"] if c["kind"] == "tube")
+    assert tube["radius_px"] == pytest.approx(56.0) and tube["radius_sigma_px"] is None
+    assert tube["radius_error_rel"] is None
+    assert set(tube["held"]) == {"center_px", "radius_px", "inner_radius_px"}
+    assert tube["center_px"] == pytest.approx(40.0)  # the axis at x = 60, 40 px along the line
+    spheres = [c for c in fit["components"] if c["kind"] == "sphere"]
+    assert [round(c["radius_px"], 1) for c in spheres] == [20.0, 12.0]
+    assert all(c["radius_sigma_px"] > 0 and c["center_sigma_px"] > 0 for c in spheres)
+    assert fit["offset_rad"] == pytest.approx(1.0, abs=0.05) and fit["offset_sigma_rad"] > 0
+    assert " ± " in text
+
+
 def test_phantom_theory_is_exact_and_geometry_from_metadata(files, capsys, tmp_path):
     rc = cli.main(["profile", "--image", str(files / "phase.tif"), "--line", "10", "5", "70", "110",
                    "--phantom", str(files / "phantom.json"), "--width", "3",
@@ -95,6 +119,15 @@ def test_time_nodes_of_a_stack(files, tmp_path, capsys):
     (["--image", "{d}/missing.tif", "--line", "40", "0", "40", "119"], "does not exist"),
     (["--image", "{d}/phase.tif", "--line", "40", "0", "40", "119", "--csv", "{d}/phase.tif"],
      "refusing to overwrite"),
+    (["--image", "{d}/phase.tif", "--line", "40", "0", "40", "119", "--phantom", "{d}/phantom.json",
+      "--json", "{d}/phantom.json"], "refusing to overwrite the input file"),
+    (["--image", "{d}/phase.tif", "--line", "40", "0", "40", "119", "--sphere", "POM", "77"],
+     "far larger than the field of view"),
+    (["--image", "{d}/phase.tif", "--line", "40", "0", "40", "119", "--sphere", "POM", "0"],
+     "sphere radius must be a positive number of metres"),
+    (["--image", "{d}/phase.tif", "--line", "40", "5", "40", "6"], "draw a line at least 2 px long"),
+    (["--image", "{d}/phase.tif", "--line", "40", "0", "40", "119", "--sphere", "Xq2O:1.0", "1e-4"],
+     "xraydb cannot evaluate"),
 ])
 def test_user_errors_exit_2_with_the_fix(files, capsys, args, message):
     rc = cli.main(["profile", *(a.format(d=files) for a in args)])

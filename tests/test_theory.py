@@ -1,4 +1,4 @@
-"""Profile models and fits against analytic truth (physics/theory.py, physics/profiles.py).
+"""Profile models and fits against analytic truth (physics/theory.py, physics/profiles/).
 
 Tolerances: exact identities (same samples, same formula) to 1e-9 rad; fits of noise-free truth
 to 0.5 % in radius and 0.2 px in centre; on the simulator's spheres phantom to the issue's
@@ -16,6 +16,7 @@ from napari_specktrack.geometry import Geometry
 from napari_specktrack.physics import profiles as pr
 from napari_specktrack.physics import theory as th
 from napari_specktrack.physics.materials import optical_constants
+from napari_specktrack.physics.profiles import model as pm
 
 G = Geometry()
 P_M = G.object_pixel_size_m
@@ -23,18 +24,18 @@ P_M = G.object_pixel_size_m
 
 def test_phase_per_px_is_minus_k_delta_p():
     # physics.md: 1 mm of POM advances the phase by ≈ 105 rad at 15 keV (δ = 1.388e-6)
-    ppp = th.phase_per_px("POM", G)
+    ppp = pm.phase_per_px("POM", G)
     assert ppp / P_M * 1e-3 == pytest.approx(-105.5, rel=0.01)
     delta = optical_constants("POM", 15.0).delta - optical_constants("air", 15.0).delta
     assert ppp == pytest.approx(-G.wavenumber_per_m * delta * P_M, rel=1e-12)
-    assert th.phase_per_px("POM", G, void=True) == pytest.approx(-ppp)
+    assert pm.phase_per_px("POM", G, void=True) == pytest.approx(-ppp)
     # in water the contrast of POM drops to δ_POM − δ_water
-    assert abs(th.phase_per_px("POM", G, medium="water")) < 0.3 * abs(ppp)
+    assert abs(pm.phase_per_px("POM", G, medium="water")) < 0.3 * abs(ppp)
 
 
 def test_sphere_cylinder_tube_profiles_are_the_analytic_chords():
     ppp, R = -0.3, 20.0
-    sphere = th.ProfileComponent("sphere", 50.0, R, ppp)
+    sphere = pm.ProfileComponent("sphere", 50.0, R, ppp)
     s = np.array([50.0, 50.0 + 0.6 * R, 50.0 - R, 50.0 + R + 3])
     np.testing.assert_allclose(sphere.phase(s), ppp * np.array([2 * R, 2 * 0.8 * R, 0, 0]), atol=1e-12)
     # a line missing the centre by d sees a sphere of radius √(R² − d²)
@@ -42,18 +43,18 @@ def test_sphere_cylinder_tube_profiles_are_the_analytic_chords():
     assert off.apparent_radius_px == pytest.approx(16.0)
     assert off.phase(50.0) == pytest.approx(ppp * 2 * 16.0)
     # a cylinder crossed at 60° from its axis: r = sin(60°)·(s − c)
-    cyl = th.ProfileComponent("cylinder", 0.0, 10.0, ppp, stretch=math.sin(math.radians(60)))
+    cyl = pm.ProfileComponent("cylinder", 0.0, 10.0, ppp, stretch=math.sin(math.radians(60)))
     assert cyl.apparent_radius_px == pytest.approx(10 / math.sin(math.radians(60)))
     assert cyl.phase(5.0) == pytest.approx(ppp * 2 * math.sqrt(100 - (5 * math.sin(math.radians(60))) ** 2))
     # the tube wall: 2(Ro − Ri) on the axis, 2√(Ro² − r²) between the radii, 0 outside
-    tube = th.ProfileComponent("tube", 0.0, 30.0, ppp, inner_radius_px=25.0)
+    tube = pm.ProfileComponent("tube", 0.0, 30.0, ppp, inner_radius_px=25.0)
     np.testing.assert_allclose(
         tube.chord_px(np.array([0.0, 27.0, 31.0])), [10.0, 2 * math.sqrt(900 - 729), 0.0], atol=1e-12)
-    model = th.ProfileModel((sphere, tube), offset_rad=1.5, slope_rad_per_px=0.01)
+    model = pm.ProfileModel((sphere, tube), offset_rad=1.5, slope_rad_per_px=0.01)
     x = np.linspace(-40, 90, 53)
     np.testing.assert_allclose(model.evaluate(x), sphere.phase(x) + tube.phase(x) + 1.5 + 0.01 * x)
     with pytest.raises(InputError, match="kind"):
-        th.ProfileComponent("cube", 0, 1, ppp)
+        pm.ProfileComponent("cube", 0, 1, ppp)
 
 
 def test_model_pixel_average_and_width_match_the_phase_map():
@@ -62,7 +63,7 @@ def test_model_pixel_average_and_width_match_the_phase_map():
     phantom = {"medium": "air", "objects": [
         {"shape": "sphere", "center_yx_px": [40.0, 47.3], "radius_px": 17.5, "material": "POM"}]}
     img = th.phase_map(phantom, G, (80, 96), oversample=4)
-    model, notes = th.model_from_phantom(phantom, G, (40, 0), (40, 95))
+    model, notes = pm.model_from_phantom(phantom, G, (40, 0), (40, 95))
     assert notes == [] and len(model.components) == 1
     s = np.arange(96.0)
     np.testing.assert_allclose(model.evaluate(s, oversample=4), img[40], atol=1e-9)
@@ -81,7 +82,7 @@ def test_model_from_phantom_positions_along_an_oblique_line():
          "material": "PMMA"},
     ]}
     p0, p1 = (10.0, 5.0), (70.0, 85.0)  # direction (0.6, 0.8)
-    model, notes = th.model_from_phantom(phantom, G, p0, p1)
+    model, notes = pm.model_from_phantom(phantom, G, p0, p1)
     kinds = [c.kind for c in model.components]
     assert kinds == ["tube", "sphere"]  # the small sphere is off the line, the gaussian noted
     assert len(notes) == 1 and "gaussian" in notes[0]
@@ -152,7 +153,7 @@ def test_fit_recovers_radii_and_centres_from_the_profile_alone():
     # a retrieved phase: arbitrary offset and noise of 0.05 rad (against dips of 15 rad)
     image = truth + 3.0 + rng.normal(0, 0.05, truth.shape)
     d, v = pr.sample_line(image, (50, 0), (50, 119))
-    ppp = th.phase_per_px("POM", G)
+    ppp = pm.phase_per_px("POM", G)
     start, notes = pr.initial_model(d, v, sphere_phase_per_px=ppp, n_spheres=2)
     assert notes == []
     fit = pr.fit_profile(d, v, start, nominal_radii_px=[22.0, 14.5])
@@ -170,12 +171,12 @@ def test_fit_recovers_radii_and_centres_from_the_profile_alone():
 def test_fit_contrast_recovers_an_unknown_material():
     _, truth = _two_spheres()
     d, v = pr.sample_line(truth, (50, 0), (50, 119))
-    wrong = th.phase_per_px("PE", G)  # user picked PE; the spheres are POM
+    wrong = pm.phase_per_px("PE", G)  # user picked PE; the spheres are POM
     start, _ = pr.initial_model(d, v, sphere_phase_per_px=wrong, n_spheres=2, nominal_radius_px=20.0,
                                 use_amplitude=False)
     fit = pr.fit_profile(d, v, start, fit_contrast=True)
     np.testing.assert_allclose(fit.radii_px, [22.0, 14.5], rtol=0.01)
-    assert fit.contrast_scale == pytest.approx(th.phase_per_px("POM", G) / wrong, rel=0.01)
+    assert fit.contrast_scale == pytest.approx(pm.phase_per_px("POM", G) / wrong, rel=0.01)
 
 
 def test_initial_model_errors_name_the_fix():
@@ -235,9 +236,9 @@ def test_fit_on_simulated_spheres_from_the_phantom_model(spheres):
     cy, _ = sphere["center_yx_px"]
     p0, p1 = (cy, 0.0), (cy, 255.0)
     d, v = pr.sample_line(spheres.truth_phase, p0, p1)
-    nominal, _ = th.model_from_phantom(spheres.phantom, spheres.geometry, p0, p1)
+    nominal, _ = pm.model_from_phantom(spheres.phantom, spheres.geometry, p0, p1)
     assert sum(c.kind == "sphere" for c in nominal.components) >= 2
-    start = th.ProfileModel(tuple(
+    start = pm.ProfileModel(tuple(
         dataclasses.replace(c, center_px=c.center_px + 2.0, radius_px=1.05 * c.radius_px)
         for c in nominal.components), offset_rad=0.5)
     fit = pr.fit_profile(d, v, start, nominal_radii_px=[c.radius_px for c in nominal.components])
@@ -262,7 +263,7 @@ def test_fit_on_simulated_spheres_with_the_sphere_model(spheres):
             p0, p1 = np.array([cy, cx]) - 1.4 * r * e, np.array([cy, cx]) + 1.4 * r * e
             if min(*p0, *p1) < 0 or max(*p0, *p1) > 255:
                 continue
-            model, _ = th.model_from_phantom(phantom, g, p0, p1)
+            model, _ = pm.model_from_phantom(phantom, g, p0, p1)
             if sum(c.kind == "sphere" for c in model.components) == 1:
                 break
         else:

@@ -24,7 +24,7 @@ def _layers(phantom: str) -> list[tuple[Any, dict, str]]:
         "phantom": acq.phantom,
     }
     scale = acq.geometry.layer_scale_um
-    common = {"scale": scale, "metadata": meta}
+    common = {"scale": scale, "metadata": meta, "units": ("um", "um")}
     return [
         (acq.truth_phase, {**common, "name": "truth phase", "colormap": "magma", "visible": False,
                            "metadata": {**meta, "unit": "rad"}}, "image"),

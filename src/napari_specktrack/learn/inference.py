@@ -144,15 +144,10 @@ def _check_finite_weights(state: dict, path: Path) -> None:
 
 
 def _check_normalisation(meta: dict, path: Path) -> None:
+    from .pairs import normalisation_ok
+
     norm = meta.get("normalisation")
-    if norm is None:
-        return
-    keys = ("input_scale", "target_min", "target_max")
-    ok = isinstance(norm, dict) and all(isinstance(norm.get(k), (int, float)) for k in keys)
-    if ok:
-        vals = [float(norm[k]) for k in keys]
-        ok = all(np.isfinite(vals)) and vals[0] > 0 and vals[2] > vals[1]
-    if not ok:
+    if norm is not None and not normalisation_ok(norm):
         raise FileFormatError(f"{path}: its normalisation {norm!r} is not {{input_scale > 0, "
                               f"target_min < target_max}}; export the weights again")
 

@@ -1,19 +1,36 @@
-"""Training pairs for the generator: the pair-folder format and aligned random crops.
+"""Training pairs for the generator: the pair-folder format, its validation, aligned crops.
 
 A pair folder holds::
 
-    DIR/inputs/<name>.tif    float32 (y, x): sample − reference (flat-field-normalised units)
-    DIR/targets/<name>.tif   float32 (y, x): the in-line image (flat-field-normalised, ≈ 1)
-    DIR/pairs.json           {"format": "specktrack-pairs", "version": 1,
-                              "geometry": {...geometry.json...}, "normalisation": null | {...},
-                              "pairs": [{"name", "source": {...}, "frame", "crop_yx_px",
-                                         "target"}, ...]}
+    DIR/inputs/<name>.tif      float32 (y, x): sample − reference (flat-field units)
+    DIR/targets/<name>.tif     float32 (y, x): the in-line image (flat-field units, ≈ 1)
+    DIR/references/<name>.tif  float32 (y, x): the reference at the same box (optional, v2),
+                               so sample = input + reference can be rebuilt (e.g. for a
+                               double-exposure phase on validation pairs)
+    DIR/pairs.json             {"format": "specktrack-pairs", "version": 2,
+                                "geometry": {...geometry.json...}, "normalisation": null | {...},
+                                "units": "flat-field" | ..., "provenance": {...} | null,
+                                "pairs": [record, ...]}
 
-``source`` is free-form provenance (phantom and seed for simulated pairs; files for measured
-ones), ``frame`` the frame index in a stack (or null), ``crop_yx_px`` = [y0, x0, h, w] of the
-region the pair was cut from (or null for a whole frame), ``target`` what the target is
-("in-line image", measured or with photon noise; "noise-free in-line image" for simulated
-pairs by default).
+A record (version 2; version-1 records read with the defaults in brackets)::
+
+    {"name": "f00003_y00100_x00040",      # safe file stem: [A-Za-z0-9][A-Za-z0-9._-]*, ≤ 128
+     "source": {...},                      # files with sha256 (provenance.file_input), or the
+                                           # simulation (phantom, seed, config)
+     "frame": 3 | null,                    # frame index in the source stack
+     "crop_yx_px": [y0, x0, h, w] | null,  # box cut from the source frame (null: whole frame)
+     "shape": [h, w],                      # of the three images
+     "shift_yx_px": [dy, dx] | null,       # sub-pixel shift applied to the target [null]
+     "split": "train" | "validation",      # ["train"]
+     "flags": ["edge", ...],               # curation flags of the crop [[]]
+     "reference": true | false,            # references/<name>.tif exists [false]
+     "target": "in-line image" | "noise-free in-line image"}
+
+Writing goes through :class:`~.pair_writer.PairWriter` (one :class:`~napari_specktrack.safety.
+OutputSet`: an existing set is refused unless overwritten whole or explicitly appended to or
+updated; staged and swapped in whole). :func:`read_pairs` checks a folder completely before
+any training: the index schema, safe and unique names, every file present, 2-D, of the
+recorded shape, and (``check_values``) finite.
 
 Normalisation (physics-notes §2.6): one fixed affine map per dataset, not per image, so the
 network's output stays quantitative — inputs are divided by ``input_scale`` (4 × the standard
@@ -28,7 +45,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -36,9 +53,100 @@ import numpy as np
 
 from ..errors import FileFormatError, InputError
 from ..geometry import Geometry
+from .pair_format import (  # noqa: F401  (the format's names, importable from here)
+    FORMAT,
+    KINDS,
+    READABLE_VERSIONS,
+    SPLITS,
+    VERSION,
+    check_files,
+    check_name,
+    choose_validation,
+    image_path,
+    normalise_record,
+    read_index,
+)
 
-FORMAT = "specktrack-pairs"
-VERSION = 1
+
+@dataclass
+class PairFolder:
+    """A checked pair folder on disk; arrays are read lazily by :meth:`load`.
+
+    ``records`` are version-2 records (see the module docstring); ``index`` is the rest of
+    pairs.json (version, units, provenance).
+    """
+
+    path: Path
+    geometry: Geometry
+    records: list[dict]
+    normalisation: dict | None
+    index: dict = field(default_factory=dict, repr=False)
+
+    @property
+    def names(self) -> list[str]:
+        return [r["name"] for r in self.records]
+
+    @property
+    def version(self) -> int:
+        return int(self.index.get("version", VERSION))
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def position(self, name: str) -> int:
+        """The index of pair ``name``."""
+        try:
+            return self.names.index(name)
+        except ValueError:
+            raise InputError(f"{self.path} holds no pair {name!r}") from None
+
+    def _read(self, kind: str, i: int) -> np.ndarray:
+        from ..io import read_tiff
+
+        name = self.records[i]["name"]
+        data = read_tiff(image_path(self.path, kind, name)).astype(np.float32)
+        if data.ndim != 2 or not np.isfinite(data).all():
+            raise FileFormatError(f"pair {name!r}: its {kind} is not a finite 2-D image; "
+                                  f"re-export it or remove its entry from pairs.json")
+        return data
+
+    def load(self, i: int) -> tuple[np.ndarray, np.ndarray]:
+        """(input, target) of pair ``i`` as float32 arrays."""
+        inp, tgt = self._read("input", i), self._read("target", i)
+        if inp.shape != tgt.shape:
+            name = self.records[i]["name"]
+            raise FileFormatError(f"pair {name!r}: input {inp.shape} and target {tgt.shape} "
+                                  f"differ; re-export it")
+        return inp, tgt
+
+    def load_reference(self, i: int) -> np.ndarray | None:
+        """The reference crop of pair ``i`` (float32), or None when the folder has none."""
+        return self._read("reference", i) if self.records[i]["reference"] else None
+
+    def subset(self, split: str) -> PairFolder:
+        """The pairs of one split ("train" or "validation"), as a folder view."""
+        if split not in SPLITS:
+            raise InputError(f"split must be one of {SPLITS}, got {split!r}")
+        return replace(self, records=[r for r in self.records if r["split"] == split])
+
+
+def read_pairs(folder: str | Path, *, check_values: bool = True) -> PairFolder:
+    """Open and check a pair folder completely (see the module docstring).
+
+    Shapes are read from the TIFF headers; with ``check_values`` (default) every image is
+    memory-mapped and checked for NaN/inf too. Every problem is one
+    :class:`FileFormatError` naming the pair and the fix.
+    """
+    folder = Path(folder)
+    index = read_index(folder)
+    if not index["pairs"]:
+        raise FileFormatError(f"{folder} holds no pairs; add some with `specktrack pairs` or "
+                              f"the curation dock")
+    for rec in index["pairs"]:
+        check_files(folder, rec, check_values)
+    rest = {k: v for k, v in index.items() if k != "pairs"}
+    return PairFolder(folder, Geometry.from_dict(index["geometry"]), list(index["pairs"]),
+                      index.get("normalisation"), rest)
 
 
 def write_pairs(
@@ -50,119 +158,33 @@ def write_pairs(
     *,
     normalisation: dict | None = None,
     append: bool = False,
+    overwrite: bool = False,
+    references: Sequence[np.ndarray | None] | None = None,
 ) -> Path:
-    """Write (or, with ``append``, add to) a pair folder; every file is written atomically."""
-    from ..io import write_json, write_tiff
+    """Write a pair folder (or, with ``append``, add to one) in one staged swap.
 
-    if not (len(inputs) == len(targets) == len(records)):
-        raise InputError(
-            f"got {len(inputs)} inputs, {len(targets)} targets and {len(records)} records; "
-            f"give one of each per pair"
-        )
-    out = Path(out_dir)
-    index_path = out / "pairs.json"
-    if append and index_path.exists():
-        index = _read_index(out)
-        if index["geometry"] != geometry.to_dict():
-            raise InputError(
-                f"{out} holds pairs of another geometry; write these to a new pair folder"
-            )
-    else:
-        index = {"format": FORMAT, "version": VERSION, "geometry": geometry.to_dict(),
-                 "normalisation": normalisation, "pairs": []}
-    names = {p["name"] for p in index["pairs"]}
-    for inp, tgt, rec in zip(inputs, targets, records, strict=True):
-        inp = np.asarray(inp, np.float32)
-        tgt = np.asarray(tgt, np.float32)
-        if inp.ndim != 2 or inp.shape != tgt.shape:
-            raise InputError(
-                f"pair {rec.get('name')!r}: input {inp.shape} and target {tgt.shape} must be 2-D "
-                f"images of one shape"
-            )
-        name = str(rec.get("name") or f"pair_{len(index['pairs']):05d}")
-        if name in names:
-            raise InputError(f"pair name {name!r} already exists in {out}; names must be unique")
-        if not (np.isfinite(inp).all() and np.isfinite(tgt).all()):
-            raise InputError(f"pair {name!r} contains NaN/inf; fix the images first")
-        write_tiff(out / "inputs" / f"{name}.tif", inp)
-        write_tiff(out / "targets" / f"{name}.tif", tgt)
-        names.add(name)
-        index["pairs"].append({
-            "name": name,
-            "source": rec.get("source", {}),
-            "frame": rec.get("frame"),
-            "crop_yx_px": rec.get("crop_yx_px"),
-            "shape": list(inp.shape),
-            "target": rec.get("target", "in-line image"),
-        })
-    if normalisation is not None:
-        index["normalisation"] = normalisation
-    write_json(index_path, index)
-    return out
+    An existing folder is refused unless ``append`` or ``overwrite`` (replaces it whole).
+    See :class:`~.pair_writer.PairWriter` for the general writer.
+    """
+    from .pair_writer import PairWriter
+
+    refs = list(references) if references is not None else [None] * len(inputs)
+    if not (len(inputs) == len(targets) == len(records) == len(refs)):
+        raise InputError(f"got {len(inputs)} inputs, {len(targets)} targets, {len(records)} "
+                         f"records and {len(refs)} references; give one of each per pair")
+    mode = "append" if append else ("overwrite" if overwrite else "new")
+    with PairWriter(out_dir, geometry, mode=mode, normalisation=normalisation) as writer:
+        for inp, tgt, rec, ref in zip(inputs, targets, records, refs, strict=True):
+            writer.add(inp, tgt, rec, reference=ref)
+    return Path(out_dir)
 
 
-def _read_index(folder: Path) -> dict:
-    from ..io import read_json
-
-    path = folder / "pairs.json"
-    if not path.is_file():
-        raise FileFormatError(
-            f"{folder} is not a pair folder (no pairs.json); make one with "
-            f"`specktrack simulate --pairs N --out DIR` or the curation widget"
-        )
-    index = read_json(path)
-    if not isinstance(index, dict) or index.get("format") != FORMAT or "pairs" not in index:
-        raise FileFormatError(f"{path} is not a {FORMAT} index; regenerate the pair folder")
-    return index
+def load_pairs_json(path: str | Path) -> dict:
+    """The raw pairs.json index (for tools that edit a pair folder)."""
+    return json.loads(Path(path).read_text())
 
 
-@dataclass
-class PairFolder:
-    """A pair folder on disk; arrays are read lazily by :meth:`load`."""
-
-    path: Path
-    geometry: Geometry
-    records: list[dict]
-    normalisation: dict | None
-
-    @property
-    def names(self) -> list[str]:
-        return [r["name"] for r in self.records]
-
-    def __len__(self) -> int:
-        return len(self.records)
-
-    def load(self, i: int) -> tuple[np.ndarray, np.ndarray]:
-        """(input, target) of pair ``i`` as float32 arrays."""
-        from ..io import read_tiff
-
-        name = self.records[i]["name"]
-        inp = read_tiff(self.path / "inputs" / f"{name}.tif").astype(np.float32)
-        tgt = read_tiff(self.path / "targets" / f"{name}.tif").astype(np.float32)
-        if inp.shape != tgt.shape:
-            raise FileFormatError(
-                f"pair {name!r}: input {inp.shape} and target {tgt.shape} differ; re-export it"
-            )
-        return inp, tgt
-
-
-def read_pairs(folder: str | Path) -> PairFolder:
-    """Open and validate a pair folder (every listed pair must have both files)."""
-    folder = Path(folder)
-    index = _read_index(folder)
-    for rec in index["pairs"]:
-        for sub in ("inputs", "targets"):
-            if not (folder / sub / f"{rec['name']}.tif").is_file():
-                raise FileFormatError(
-                    f"pair {rec['name']!r} is listed in pairs.json but {sub}/{rec['name']}.tif is "
-                    f"missing; restore it or remove the entry"
-                )
-    if not index["pairs"]:
-        raise FileFormatError(f"{folder} holds no pairs")
-    return PairFolder(folder, Geometry.from_dict(index["geometry"]), list(index["pairs"]),
-                      index.get("normalisation"))
-
-
+# --- normalisation and the training dataset ---------------------------------------------------
 def compute_normalisation(folder: PairFolder, max_pairs: int = 64) -> dict[str, float]:
     """The dataset's fixed affine maps (see module docstring), from up to ``max_pairs`` pairs."""
     step = max(1, len(folder) // max_pairs)
@@ -203,7 +225,7 @@ class PairDataset:
     Item ``i`` of epoch ``e`` is reproducible from (seed, e, i). Crops are
     ``crop_yx_px`` = (h, w) (default the paper's 1024 × 512), cut at the same position from
     input and target; images smaller than the crop are reflect-padded. Returns torch tensors
-    (1, h, w) of input and target.
+    (1, h, w) of input and target. Use ``folder.subset("train")`` to train on one split.
     """
 
     def __init__(self, folder: PairFolder, norm: dict[str, float], *,
@@ -256,6 +278,10 @@ class PairDataset:
                 torch.from_numpy(np.ascontiguousarray(b))[None])
 
 
-def load_pairs_json(path: str | Path) -> dict:
-    """The raw pairs.json index (for tools that edit a pair folder)."""
-    return json.loads(Path(path).read_text())
+def normalisation_ok(norm: Any) -> bool:
+    """True for a usable normalisation: finite ``input_scale > 0`` and ``target_min < target_max``."""
+    try:
+        scale, lo, hi = (float(norm[k]) for k in ("input_scale", "target_min", "target_max"))
+    except (TypeError, KeyError, ValueError):
+        return False
+    return bool(np.isfinite([scale, lo, hi]).all()) and scale > 0 and hi > lo

@@ -7,6 +7,12 @@ and offset, prints the metrics, and writes the profiles as CSV, the plot as PNG/
 metrics as JSON. For a stack, --frame picks one frame, or --every-ms overlays one profile per
 time node (e.g. every 50 ms at --frame-rate-hz 20).
 
+Only what the line can see is fitted: a radius needs its sphere's (or the tube's) edges on the
+line; the others are held at their nominal values and listed as "held". Every fitted value is
+printed with its 1σ uncertainty. A sphere's radius is its physical size in metres, or for a
+simulation phantom.json's radius_px times the object-plane pixel p/M (geometry.json). On a
+retrieved phase add --fit-contrast: retrieval underestimates the phase near the rims.
+
 Example:
   specktrack profile --image out/phase.tif --line 128 0 128 255 --sphere POM 1.3e-4 \\
       --n-spheres 2 --geometry out/geometry.json --out profile/
@@ -36,13 +42,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     theory.add_argument("--tube", nargs=3, metavar=("MATERIAL", "OUTER_M", "INNER_M"),
                         help="a tube around the spheres: material, outer and inner radius in metres")
     theory.add_argument("--tube-axis", choices=("y", "x"), default="y", help="tube axis (default y)")
+    theory.add_argument("--tube-center", type=float, metavar="PX",
+                        help="where the tube axis is: its column (axis y) or row (axis x) in pixels "
+                             "(default: the image centre; fitted from the walls the line crosses)")
     theory.add_argument("--phantom",
                         help="phantom.json of a simulation: the exact theory (instead of --sphere)")
     fit = parser.add_argument_group("fit")
     fit.add_argument("--no-fit", action="store_true", help="compare with the theory only")
     fit.add_argument("--fit-slope", action="store_true", help="also fit a linear background")
     fit.add_argument("--fit-contrast", action="store_true",
-                     help="also fit a factor on the spheres' δ (material uncertain)")
+                     help="also fit a factor on the spheres' δ (material uncertain, or a retrieved "
+                          "phase, which underestimates the contrast)")
     fit.add_argument("--robust", action="store_true", help="soft-L1 loss (tolerates edge artefacts)")
     stack = parser.add_argument_group("stacks (n, y, x)")
     stack.add_argument("--frame", type=int, default=0, help="frame of a stack to profile (default 0)")
@@ -108,7 +118,7 @@ def _theory(args: argparse.Namespace):
         tube = {"tube_material": _material(args.tube[0]),
                 "tube_outer_radius_m": _metres(args.tube[1], "tube outer radius"),
                 "tube_inner_radius_m": _metres(args.tube[2], "tube inner radius"),
-                "tube_axis": args.tube_axis}
+                "tube_axis": args.tube_axis, "tube_center_px": args.tube_center}
     return SphereTheory(material=_material(args.sphere[0]), radius_m=_metres(args.sphere[1], "radius"),
                         n_spheres=args.n_spheres, medium=_material(args.medium), **tube)
 
@@ -120,118 +130,122 @@ def _fmt(m: dict[str, float] | None) -> str:
             f"correlation {m['correlation']:.5f}")
 
 
+def _pm(value: float, sigma: float | None, unit: str, digits: int = 2) -> str:
+    text = f"{value:.{digits}f}"
+    return f"{text} {unit}" if sigma is None else f"{text} ± {sigma:.{digits}f} {unit}"
+
+
+def _image_input(args: argparse.Namespace, image):
+    from ..errors import InputError
+    from .profiles import ProfileImage
+
+    if image.ndim == 2:
+        if args.every_ms is not None:
+            raise InputError("--every-ms needs a stack (n, y, x); this image is 2-D")
+        return ProfileImage("phase", image)
+    if image.ndim != 3:
+        raise InputError(f"{args.image} has shape {image.shape}; expected (y, x) or (n, y, x)")
+    n = image.shape[0]
+    if args.every_ms is not None:
+        return ProfileImage.time_series("phase", image, args.frame_rate_hz, args.every_ms)
+    if not 0 <= args.frame < n:
+        raise InputError(f"--frame {args.frame} is outside the stack's {n} frames (0–{n - 1})")
+    return ProfileImage("phase", image, frames=(args.frame,))
+
+
+def _outputs(args: argparse.Namespace) -> dict[str, Path | None]:
+    """The output paths, each checked against every input before anything is computed."""
+    from ..io import check_not_input
+
+    out_dir = Path(args.out) if args.out else None
+    paths = {"csv": args.csv or (out_dir / "profile.csv" if out_dir else None),
+             "plot": args.plot or (out_dir / "profile.png" if out_dir else None),
+             "json": args.json or (out_dir / "profile.json" if out_dir else None)}
+    inputs = [p for p in (args.image, args.geometry, args.phantom) if p]
+    for path in paths.values():
+        if path is not None:
+            check_not_input(path, inputs)
+    return {k: (Path(v) if v is not None else None) for k, v in paths.items()}
+
+
+def _print(result, width_px: int) -> None:
+    p_m = result.pixel_size_m
+    length_px = float(result.curves[0].distance_px[-1])
+    print(f"profile: {result.curves[0].distance_px.size} samples over {length_px:.1f} px = "
+          f"{length_px * p_m * 1e6:.1f} µm, width {width_px} px")
+    for curve in result.curves:
+        label = f"{curve.stem}_rad"
+        if curve.analysis.theory_metrics is not None:
+            print(f"{label}: theory vs measured (offset removed): {_fmt(curve.analysis.theory_metrics)}")
+        fit = curve.fit
+        if fit is None:
+            continue
+        summary = fit.summary(p_m)
+        prefix = "fit" if len(result.curves) == 1 else f"{label} fit"
+        offset = _pm(fit.model.offset_rad, summary["offset_sigma_rad"], "rad", 3)
+        print(f"{prefix}: {_fmt(summary)}, offset {offset}")
+        for row in summary["components"]:
+            extra = ""
+            if row["radius_error_rel"] is not None:
+                extra = (f" (nominal {row['nominal_radius_px'] * p_m * 1e6:.2f} µm, "
+                         f"{100 * row['radius_error_rel']:+.2f} %)")
+            held = f"; held: {', '.join(row['held'])}" if row["held"] else ""
+            centre = _pm(row["center_px"], row["center_sigma_px"], "px")
+            radius = _pm(row["radius_px"], row["radius_sigma_px"], "px")
+            print(f"  {row['label'] or row['kind']}: centre {centre}, radius {radius} = "
+                  f"{_pm(row['radius_um'], row['radius_sigma_um'], 'µm')}{extra}{held}")
+    for note in dict.fromkeys(n for c in result.curves for n in c.analysis.notes):
+        print(f"note: {note}")
+
+
 def run(args: argparse.Namespace) -> int:
     import numpy as np
 
     from ..errors import InputError
-    from ..io import check_not_input, read_json, read_tiff, write_json
-    from . import profiles as pr
+    from ..io import read_json, read_tiff, write_json
+    from .profiles import ProfileLine, ProfileSet
 
+    paths = _outputs(args)
     image = np.asarray(read_tiff(args.image))
     geometry = _geometry(args)
     theory = _theory(args)
-    phantom = read_json(args.phantom) if args.phantom else None
-    if phantom is not None and theory is not None:
+    if args.phantom and theory is not None:
         raise InputError("give either --phantom or --sphere, not both")
-    p0, p1 = tuple(args.line[:2]), tuple(args.line[2:])
-    p_m = geometry.object_pixel_size_m
-    frames: list[tuple[int, float | None]]
-    if image.ndim == 2:
-        if args.every_ms is not None:
-            raise InputError("--every-ms needs a stack (n, y, x); this image is 2-D")
-        frames = [(0, None)]
-    elif image.ndim == 3:
-        n = image.shape[0]
-        if args.every_ms is not None:
-            frames = [(i, t) for i, t in pr.time_nodes(n, args.frame_rate_hz, args.every_ms)]
-        elif not 0 <= args.frame < n:
-            raise InputError(f"--frame {args.frame} is outside the stack's {n} frames (0–{n - 1})")
-        else:
-            frames = [(args.frame, None)]
-    else:
-        raise InputError(f"{args.image} has shape {image.shape}; expected (y, x) or (n, y, x)")
-
-    out_dir = Path(args.out) if args.out else None
-    csv_path = args.csv or (out_dir / "profile.csv" if out_dir else None)
-    plot_path = args.plot or (out_dir / "profile.png" if out_dir else None)
-    json_path = args.json or (out_dir / "profile.json" if out_dir else None)
-    for path in (csv_path, plot_path, json_path):
-        if path is not None:
-            check_not_input(path, [args.image])
-    if out_dir:
-        out_dir.mkdir(parents=True, exist_ok=True)
-
-    curves: dict[str, np.ndarray] = {}
-    reports: dict[str, Any] = {}
-    analysis = None
-    distance = None
-    for i, t_ms in frames:
-        frame = image if image.ndim == 2 else image[i]
-        distance, values = pr.sample_line(frame, p0, p1, width_px=args.width)
-        label = "phase_rad" if t_ms is None else f"phase_t{t_ms:g}ms_rad"
-        curves[label] = values
-        analysis = pr.analyse_profile(
-            distance, values, geometry, theory=theory, phantom=phantom, line=(p0, p1),
-            width_px=args.width, fit=not args.no_fit and len(frames) == 1,
-            fit_slope=args.fit_slope, fit_contrast=args.fit_contrast, robust=args.robust,
-        )
-        reports[label] = analysis.report()
-    assert analysis is not None and distance is not None
-    length_px = float(distance[-1])
-    print(f"profile: {distance.size} samples over {length_px:.1f} px = {length_px * p_m * 1e6:.1f} µm, "
-          f"width {args.width} px")
-    for label, rep in reports.items():
-        if rep["theory"] is not None:
-            print(f"{label}: theory vs measured (offset removed): {_fmt(rep['theory'])}")
-    fit = analysis.fit
-    if fit is not None:
-        metrics = {"rmse_rad": fit.rmse_rad, "max_error_rad": fit.max_error_rad,
-                   "correlation": fit.correlation}
-        print(f"fit: {_fmt(metrics)}, offset {fit.model.offset_rad:.4g} rad")
-        for row in fit.summary(p_m)["components"]:
-            nom = row["nominal_radius_px"]
-            extra = ""
-            if nom is not None:
-                extra = f" (nominal {nom * p_m * 1e6:.2f} µm, {100 * row['radius_error_rel']:+.2f} %)"
-            print(f"  {row['label'] or row['kind']}: centre {row['center_px']:.2f} px, "
-                  f"radius {row['radius_px']:.2f} px = {row['radius_um']:.2f} µm{extra}")
-    for note in analysis.notes:
-        print(f"note: {note}")
-
-    columns = dict(curves)
-    if analysis.theory is not None:
-        columns["theory_rad"] = analysis.theory
-    if fit is not None:
-        columns["fit_rad"] = fit.fitted
-    if csv_path:
-        pr.write_profiles_csv(csv_path, distance, columns, pixel_size_m=p_m)
-        print(f"wrote {csv_path}")
-    if json_path:
-        write_json(json_path, {"image": str(args.image), "line_yx_px": [list(p0), list(p1)],
-                               "width_px": args.width, "geometry": geometry.to_dict(),
-                               "profiles": reports})
-        print(f"wrote {json_path}")
-    if plot_path:
-        _plot(plot_path, distance, curves, analysis, p_m, args.x_unit)
-        print(f"wrote {plot_path}")
+    if args.phantom:
+        theory = read_json(args.phantom)
+    line = ProfileLine(tuple(args.line[:2]), tuple(args.line[2:]), "line")
+    profile_set = ProfileSet([line], [_image_input(args, image)], geometry, theory=theory,
+                             width_px=args.width, fit=not args.no_fit, fit_slope=args.fit_slope,
+                             fit_contrast=args.fit_contrast, robust=args.robust)
+    result = profile_set.compute()
+    _print(result, args.width)
+    if args.out:
+        Path(args.out).mkdir(parents=True, exist_ok=True)
+    if paths["csv"]:
+        result.write_csv(paths["csv"])
+        print(f"wrote {paths['csv']}")
+    if paths["json"]:
+        report = result.report()
+        write_json(paths["json"], {
+            "image": str(args.image), "line_yx_px": [list(line.start_yx_px), list(line.end_yx_px)],
+            "width_px": args.width, "geometry": geometry.to_dict(), "theory": report["theory"],
+            "profiles": {c["column"]: c for c in report["curves"]}})
+        print(f"wrote {paths['json']}")
+    if paths["plot"]:
+        _plot(paths["plot"], result, args.x_unit)
+        print(f"wrote {paths['plot']}")
     return 0
 
 
-def _plot(path, distance, curves, analysis, pixel_size_m: float, x_unit: str) -> None:
+def _plot(path: Path, result, x_unit: str) -> None:
     import io
 
     from matplotlib.figure import Figure
 
     from ..io import write_bytes_atomic
-    from .profiles import plot_profiles
 
     fig = Figure(figsize=(6.4, 3.6), layout="constrained")
-    ax = fig.add_subplot()
-    theory = analysis.theory
-    plot_profiles(ax, distance, {k.removesuffix("_rad"): v for k, v in curves.items()}, theory=theory,
-                  fit=None if analysis.fit is None else analysis.fit.fitted,
-                  pixel_size_m=pixel_size_m, x_unit=x_unit)
+    result.plot(fig.add_subplot(), x_unit=x_unit)
     buf = io.BytesIO()
-    fmt = Path(path).suffix.lstrip(".").lower() or "png"
-    fig.savefig(buf, format=fmt, dpi=150)
+    fig.savefig(buf, format=path.suffix.lstrip(".").lower() or "png", dpi=150)
     write_bytes_atomic(path, buf.getvalue())

@@ -196,8 +196,13 @@ class Frames:
         return self.calibrate(raw)
 
     # --- the one check ---------------------------------------------------------------------------
-    def validate(self, *, need_inline: bool = False) -> Frames:
-        """Check shapes, dtypes and values before any computing (see module docstring)."""
+    def validate(self, *, need_inline: bool = False, probe_samples: bool = True) -> Frames:
+        """Check shapes, dtypes and values before any computing (see module docstring).
+
+        ``probe_samples=False`` skips the per-frame sample checks (NaN, speckle, scale): for
+        callers that judge each frame themselves, e.g. curation flags a crop with a dead pixel
+        instead of refusing the stack.
+        """
         smp = _check_array("the sample", self.sample)
         yx = smp[-2:]
         for name, data in (("the reference", self.reference), ("the dark", self.dark),
@@ -222,7 +227,8 @@ class Frames:
         check_finite("the reference", ref)
         check_positive("the reference", ref)
         self._check_reference_speckle(ref)
-        self._check_sample_probes()
+        if probe_samples:
+            self._check_sample_probes()
         return self
 
     def _check_reference_speckle(self, ref: np.ndarray) -> None:

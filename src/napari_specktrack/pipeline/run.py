@@ -39,6 +39,8 @@ UNITS_PER_FRAME = 100
 INPAINT_WARN = 0.10
 #: ... and above which the frame is taken as not tracked at all
 INPAINT_FAIL = 0.99
+#: smallest frame side (px) the in-line fusion works on (retrieval.fusion.MIN_SIDE_PX)
+FUSION_MIN_SIDE_PX = 32
 
 Progress = Callable[[int, int], None] | None
 Cancel = Callable[[], bool] | None
@@ -97,16 +99,32 @@ class Plan:
                                progress=progress, cancel=cancel, _model=(module, meta))
 
     def process(self, sample: np.ndarray, inline: np.ndarray | None,
-                cancel: Cancel = None) -> tuple[dict[str, np.ndarray], int]:
-        """One calibrated frame → the Retrieval fields (+ ``valid``) and hot pixels replaced."""
+                cancel: Cancel = None) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+        """One calibrated frame → the Retrieval fields (+ ``valid``) and the frame's stats
+        (``hot_pixels`` replaced; ``fusion``: how the in-line phase was fused, or None)."""
         from ..retrieval.methods import retrieve_frame
 
         p = self.params
-        return retrieve_frame(sample, self.reference, inline, self.geometry,
-                              window_px=p.window_px, search_px=p.search_px,
-                              integration=p.integration, background=self.background,
-                              device=self.device, hot_pixel_threshold=p.hot_pixel_threshold,
-                              cancel=cancel)
+        arrays, hot = retrieve_frame(sample, self.reference, inline, self.geometry,
+                                     window_px=p.window_px, search_px=p.search_px,
+                                     integration=p.integration, background=self.background,
+                                     device=self.device, hot_pixel_threshold=p.hot_pixel_threshold,
+                                     cancel=cancel)
+        fusion = None
+        if p.uses_fusion:
+            from ..retrieval.fusion import fuse_inline
+            from ..retrieval.methods import INLINE_FLOOR
+
+            generated = p.inline_kind == "generated"
+            fused = fuse_inline(arrays["phase_rad"], np.maximum(inline, INLINE_FLOOR), self.geometry,
+                                window_px=p.window_px, detector_psf_sigma_px=p.detector_psf_sigma_px,
+                                material=p.fusion_material,
+                                sample=sample if generated else None,
+                                reference=self.reference if generated else None,
+                                background=self.background, cancel=cancel)
+            arrays["phase_rad"] = fused.phase_rad.astype(np.float32)
+            fusion = fused.info.to_dict()
+        return arrays, {"hot_pixels": hot, "fusion": fusion}
 
 
 def _resolve_window(frames: Frames, params: RetrievalParams, first: int
@@ -123,15 +141,20 @@ def _resolve_window(frames: Frames, params: RetrievalParams, first: int
     if min(ny, nx) < w + 2 * s:
         raise InputError(f"the frames ({ny}×{nx} px) are smaller than window + 2 × search "
                          f"({w} + 2 × {s} px); use a smaller window_px/search_px or larger frames")
+    if params.uses_fusion and min(ny, nx) < FUSION_MIN_SIDE_PX:
+        raise InputError(f"fusing the in-line phase needs frames of at least {FUSION_MIN_SIDE_PX} px "
+                         f"(these are {ny}×{nx}); pass --no-fuse-inline for the plain method")
     return params, suggestion
 
 
 def prepare(frames: Frames, geometry: Geometry, params: RetrievalParams, *,
-            background: np.ndarray | None = None, model: Any = None, first: int = 0) -> Plan:
+            background: np.ndarray | None = None, model: Any = None, first: int = 0,
+            probe_samples: bool = True) -> Plan:
     """Check everything and prepare a run; nothing is computed on the frames yet.
 
     ``model`` is an already loaded ``(module, metadata)`` generator to reuse; ``first`` the
-    frame the window suggestion looks at.
+    frame the window suggestion looks at; ``probe_samples=False`` leaves the per-frame checks
+    to the frame loop (``batch`` reports a bad frame by index and goes on).
     """
     from ..devices import resolve_device
     from ..retrieval.signals import remove_hot_pixels
@@ -141,7 +164,7 @@ def prepare(frames: Frames, geometry: Geometry, params: RetrievalParams, *,
                          "Geometry.from_json('geometry.json')")
     params = params.validate()
     device = resolve_device(params.device)
-    frames.validate(need_inline=params.inline_kind == "measured")
+    frames.validate(need_inline=params.inline_kind == "measured", probe_samples=probe_samples)
     if background is not None:
         background = np.asarray(background, bool)
         if background.shape != frames.shape_yx:
@@ -189,20 +212,21 @@ def inpaint_warning(fraction: float, tag: str) -> str | None:
     return None
 
 
-def _frame_loop(plan: Plan, idx: list[int], progress: Progress, cancel: Cancel
-                ) -> tuple[dict[str, list], list[np.ndarray], list[str], int]:
+def _frame_loop(plan: Plan, idx: list[int], progress: Progress, cancel: Cancel,
+                cache: Mapping[int, np.ndarray]) -> tuple[dict[str, list], list[np.ndarray], list[str], int]:
     generating = plan.params.inline_kind == "generated"
     step = plan.params.inline.batch_size if generating else 1
     total = len(idx) * UNITS_PER_FRAME
     out: dict[str, list] = {}
     generated: list[np.ndarray] = []
     warnings: list[str] = []
-    hot = 0
+    stats: dict[str, Any] = {"hot": 0, "fusion": None}
     for c in range(0, len(idx), step):
         chunk = idx[c:c + step]
         _check_cancel(cancel, c, len(idx))
         checked = [plan.frames.checked_frame(i) for i in chunk]
-        inlines = [m for _, m in checked]
+        measured = plan.params.inline_kind == "measured"  # conventional ignores in-line images
+        inlines = [m if measured else None for _, m in checked]
         if generating:
             base = c * UNITS_PER_FRAME
 
@@ -210,11 +234,15 @@ def _frame_loop(plan: Plan, idx: list[int], progress: Progress, cancel: Cancel
                 if progress is not None:
                     progress(base + int(k * UNITS_PER_FRAME / 2 * done / max(n, 1)), total)
 
-            inlines = list(plan.generate(chunk, [s for s, _ in checked], sub, cancel))
+            todo = [k for k, i in enumerate(chunk) if i not in cache]
+            made = iter(plan.generate([chunk[k] for k in todo], [checked[k][0] for k in todo],
+                                      sub, cancel) if todo else [])
+            inlines = [cache[i] if i in cache else next(made) for i in chunk]
             generated += inlines
         for k, (i, (sample, _)) in enumerate(zip(chunk, checked)):
-            arrays, n_hot = plan.process(sample, inlines[k], cancel)
-            hot += n_hot
+            arrays, frame_stats = plan.process(sample, inlines[k], cancel)
+            stats["hot"] += frame_stats["hot_pixels"]
+            stats["fusion"] = stats["fusion"] or frame_stats["fusion"]
             tag = f"frame {i}" if plan.frames.is_stack else "the frame"
             msg = inpaint_warning(1.0 - float(np.mean(arrays["valid"])), tag)
             if msg:
@@ -223,26 +251,28 @@ def _frame_loop(plan: Plan, idx: list[int], progress: Progress, cancel: Cancel
                 out.setdefault(key, []).append(value)
             if progress is not None:
                 progress((c + k + 1) * UNITS_PER_FRAME, total)
-    return out, generated, warnings, hot
+    return out, generated, warnings, stats
 
 
 def retrieve(frames: Frames, geometry: Geometry, params: RetrievalParams, *,
              indices: Sequence[int] | None = None, background: np.ndarray | None = None,
              inputs: Mapping[str, Any] | None = None, progress: Progress = None,
-             cancel: Cancel = None, model: Any = None) -> RunResult:
+             cancel: Cancel = None, model: Any = None,
+             inline_cache: Mapping[int, np.ndarray] | None = None) -> RunResult:
     """Retrieve phase, transmission, dark-field, displacement and quality (see module docstring).
 
     ``indices`` picks frames of a stack (default all); ``inputs`` describes where the images
     came from for the provenance (:func:`~napari_specktrack.provenance.file_input` /
-    ``layer_input`` by role; default: the array shapes). A single (y, x) sample gives (y, x)
-    arrays, a stack (k, y, x) for the k frames asked.
+    ``layer_input`` by role; default: the array shapes). ``inline_cache`` holds in-line images
+    the same generator spec already made, by frame index (the network is not run again for
+    them). A single (y, x) sample gives (y, x) arrays, a stack (k, y, x) for the k frames asked.
     """
     from ..retrieval.methods import Retrieval
 
     t0 = time.perf_counter()
     idx = _indices(frames, indices)
     plan = prepare(frames, geometry, params, background=background, model=model, first=idx[0])
-    out, generated, warnings, hot = _frame_loop(plan, idx, progress, cancel)
+    out, generated, warnings, stats = _frame_loop(plan, idx, progress, cancel, inline_cache or {})
     stacked = frames.is_stack
     arrays = {k: (np.stack(v) if stacked else v[0]) for k, v in out.items()}
     fractions = [round(1.0 - float(np.mean(v)), 4) for v in out["valid"]]
@@ -251,7 +281,8 @@ def retrieve(frames: Frames, geometry: Geometry, params: RetrievalParams, *,
     prov = make_record(
         "retrieve", plan.params.to_dict(), _inputs(frames, inputs, plan), geometry,
         frames=idx, suggestion=plan.suggestion, warnings=warnings,
-        stats={"hot_pixels_replaced": hot + plan.hot_reference, "inpainted_fraction": fractions,
+        stats={"hot_pixels_replaced": stats["hot"] + plan.hot_reference,
+               "inpainted_fraction": fractions, "fusion": stats["fusion"],
                "seconds": round(time.perf_counter() - t0, 3), "device": plan.device},
     )
     return RunResult(retrieval, plan.params, prov, idx, inline, warnings)

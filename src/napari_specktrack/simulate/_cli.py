@@ -3,8 +3,10 @@
 Writes reference.tif, sample.tif, inline.tif, geometry.json, phantom.json, simulation.json and
 the truth (truth_phase.tif in rad, truth_transmission.tif, truth_darkfield.tif, truth_dx.tif and
 truth_dy.tif in pixels, truth_inline.tif: the in-line image before photon noise). With
---pairs N, writes a training pair folder instead (inputs/, targets/, pairs.json) from N
-acquisitions with seeds S … S+N−1; the targets are noise-free unless --noisy-targets.
+--pairs N, writes a training pair folder instead (inputs/, targets/, references/, pairs.json)
+from N acquisitions with seeds S … S+N−1; the targets are noise-free unless --noisy-targets;
+--validation-fraction holds some out for validation; an existing pair folder is refused
+unless --append or --overwrite.
 """
 
 from __future__ import annotations
@@ -38,6 +40,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "(default: noise-free in-line images)")
     parser.add_argument("--append", action="store_true",
                         help="with --pairs: add the pairs to an existing pair folder")
+    parser.add_argument("--validation-fraction", type=float, default=0.0,
+                        help="with --pairs: fraction of the pairs held out for validation "
+                             "(seeded by --seed; default 0)")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace an existing acquisition or pair folder whole (default: refuse)")
 
 
 def _config(args: argparse.Namespace):
@@ -78,17 +85,21 @@ def run(args: argparse.Namespace) -> int:
         out = write_simulated_pairs(
             args.out, args.pairs, args.size, phantoms=args.phantom, seed=args.seed,
             geometry=geometry, config=config, progress=_progress("pairs"),
-            clean_targets=not args.noisy_targets, append=args.append,
+            clean_targets=not args.noisy_targets, append=args.append, overwrite=args.overwrite,
+            validation_fraction=args.validation_fraction,
         )
         print(f"wrote {args.pairs} training pairs to {out}")
         return 0
     if len(args.phantom) != 1:
         raise InputError("give one --phantom for an acquisition (several only with --pairs)")
+    from ..safety import OutputSet
+
+    outputs = OutputSet(args.out, inputs=[args.geometry], overwrite=args.overwrite)
     acq = simulate(
         args.phantom[0], args.size, seed=args.seed, geometry=geometry, config=config,
         frames=args.frames, progress=_progress(args.phantom[0]),
     )
-    acq.save(args.out)
+    acq.save(outputs)
     vis = float(acq.reference.std() / acq.reference.mean())
     print(
         f"wrote {args.phantom[0]} {acq.sample.shape} to {args.out} in {acq.info['seconds']:.1f} s; "

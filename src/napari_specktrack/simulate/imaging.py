@@ -34,188 +34,23 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import asdict, dataclass, field, fields, replace
-from pathlib import Path
-from typing import Any
 
 import numpy as np
 import scipy.fft
 
-from .. import __version__
 from ..errors import InputError
 from ..geometry import Geometry
 from ..physics import propagation as prop
 from ..physics.materials import optical_constants
 from ..physics.theory import projected_maps
 from . import phantoms as ph
+from .acquisition import Acquisition
+from .config import SimulationConfig
 from .membrane import sandpaper_thickness
 
+__all__ = ["PHANTOMS", "Acquisition", "SimulationConfig", "simulate"]
+
 PHANTOMS = ("spheres", "foam", "smooth", "foaming", "rotation")
-
-
-@dataclass(frozen=True)
-class SimulationConfig:
-    """Knobs of the simulated experiment (units in the names).
-
-    Attributes
-    ----------
-    oversample
-        Fine-grid samples per detector pixel along each axis (4: 0.81 µm at the default).
-    margin_px
-        Extra field simulated on each side, in detector pixels, cropped after propagation.
-    membrane_distance_m
-        Membrane → sample distance d_D in metres (the membrane sits upstream of the sample).
-    grain_material, grain_diameter_m, grain_diameter_sd_m, membrane_layers
-        The sandpaper (see :mod:`.membrane`).
-    detector_psf_sigma_px
-        Gaussian σ of the detector PSF (scintillator + optics) in detector pixels.
-    photons_per_px
-        Mean photons per pixel per exposure in the open beam; ``None`` for no noise.
-    propagator
-        ``"fresnel"`` (paraxial, default) or ``"exact"``.
-    """
-
-    oversample: int = 4
-    margin_px: int = 32
-    membrane_distance_m: float = 0.2
-    grain_material: str = "SiC"
-    grain_diameter_m: float = 8.6e-6
-    grain_diameter_sd_m: float = 1.5e-6
-    membrane_layers: float = 1.5
-    detector_psf_sigma_px: float = 2.0
-    photons_per_px: float | None = 1.0e4
-    propagator: str = "fresnel"
-
-    def __post_init__(self) -> None:
-        if int(self.oversample) != self.oversample or not 1 <= self.oversample <= 8:
-            raise InputError(f"oversample must be an integer 1–8, got {self.oversample!r}")
-        if int(self.margin_px) != self.margin_px or self.margin_px < 0:
-            raise InputError(f"margin_px must be a non-negative integer, got {self.margin_px!r}")
-        for name in ("membrane_distance_m", "grain_diameter_m", "membrane_layers"):
-            v = getattr(self, name)
-            if not (math.isfinite(v) and v > 0):
-                raise InputError(f"SimulationConfig.{name} must be positive, got {v!r}")
-        if not (math.isfinite(self.detector_psf_sigma_px) and self.detector_psf_sigma_px >= 0):
-            raise InputError(
-                f"detector_psf_sigma_px must be ≥ 0, got {self.detector_psf_sigma_px!r}"
-            )
-        if self.photons_per_px is not None and not (
-            math.isfinite(self.photons_per_px) and self.photons_per_px > 0
-        ):
-            raise InputError(
-                f"photons_per_px must be positive or None (no noise), got {self.photons_per_px!r}"
-            )
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> SimulationConfig:
-        known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in known})
-
-
-@dataclass
-class Acquisition:
-    """One simulated (or loaded) acquisition with its truth.
-
-    Images are float32, flat-field normalised; ``sample``, ``inline`` and the truth are
-    (y, x), or (n, y, x) for a time series / rotation series. Truth: ``truth_phase`` in
-    radians (pixel-averaged), ``truth_transmission`` (intensity), ``truth_darkfield`` (1 where
-    nothing scatters; the phantoms have no unresolved structure, so it is 1 everywhere),
-    ``truth_dx`` / ``truth_dy``: the refraction displacement of the speckle in detector pixels,
-    u = ∇φ / ``geometry.phase_gradient_per_shift`` (pixel-averaged gradient); ``truth_inline``:
-    the in-line image before photon noise (what a perfect second exposure would record).
-    """
-
-    reference: np.ndarray
-    sample: np.ndarray
-    inline: np.ndarray
-    geometry: Geometry
-    phantom: dict
-    truth_phase: np.ndarray | None = None
-    truth_transmission: np.ndarray | None = None
-    truth_darkfield: np.ndarray | None = None
-    truth_dx: np.ndarray | None = None
-    truth_dy: np.ndarray | None = None
-    truth_inline: np.ndarray | None = None
-    config: SimulationConfig = field(default_factory=SimulationConfig)
-    seed: int | None = None
-    info: dict = field(default_factory=dict)
-
-    TRUTH = ("phase", "transmission", "darkfield", "dx", "dy", "inline")
-
-    def regions(self, ring_px: float = 6.0, border_px: int = 12) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Boolean masks ``(edge ring, interior, core)`` from the truth, for accuracy figures.
-
-        The *edge ring* is every pixel within ``ring_px`` pixels of a sharp interface (where the
-        true displacement exceeds 1 px: the singular rim gradient), the *interior* every other
-        pixel; both lie in the *core*, at least ``border_px`` pixels from the image border. The
-        one definition behind docs/accuracy.md, the benchmarks and the tests.
-        """
-        from scipy.ndimage import distance_transform_edt
-
-        if self.truth_dx is None or self.truth_dy is None or np.ndim(self.truth_dx) != 2:
-            raise InputError("regions need the 2-D truth displacement of a single simulated frame")
-        ring = distance_transform_edt(np.hypot(self.truth_dx, self.truth_dy) <= 1.0) <= ring_px
-        core = np.zeros(ring.shape, bool)
-        core[border_px:-border_px, border_px:-border_px] = True
-        return core & ring, core & ~ring, core
-
-    def provenance(self) -> dict[str, Any]:
-        """What produced this acquisition, for ``simulation.json`` and layer metadata."""
-        return {
-            "step": "simulate",
-            "phantom": self.phantom.get("name"),
-            "seed": self.seed,
-            "config": self.config.to_dict(),
-            "version": __version__,
-            **self.info,
-        }
-
-    def save(self, out_dir: str | Path) -> Path:
-        """Write the DESIGN.md file set into ``out_dir`` (atomic writes)."""
-        from ..io import write_json, write_tiff
-
-        out = Path(out_dir)
-        out.mkdir(parents=True, exist_ok=True)
-        meta = {"geometry": self.geometry.to_dict(), "provenance": self.provenance()}
-        write_tiff(out / "reference.tif", self.reference, metadata=meta)
-        write_tiff(out / "sample.tif", self.sample, metadata=meta)
-        write_tiff(out / "inline.tif", self.inline, metadata=meta)
-        for name in self.TRUTH:
-            arr = getattr(self, f"truth_{name}")
-            if arr is not None:
-                write_tiff(out / f"truth_{name}.tif", arr.astype(np.float32), metadata=meta)
-        self.geometry.to_json(out / "geometry.json")
-        write_json(out / "phantom.json", self.phantom)
-        write_json(out / "simulation.json", self.provenance())
-        return out
-
-    @classmethod
-    def load(cls, directory: str | Path) -> Acquisition:
-        """Read a folder written by :meth:`save` (or ``specktrack simulate``)."""
-        from ..io import read_json, read_tiff
-
-        d = Path(directory)
-        geometry = Geometry.from_json(d / "geometry.json")
-        phantom = read_json(d / "phantom.json") if (d / "phantom.json").exists() else {}
-        sim = read_json(d / "simulation.json") if (d / "simulation.json").exists() else {}
-        truth = {
-            f"truth_{n}": read_tiff(d / f"truth_{n}.tif")
-            for n in cls.TRUTH
-            if (d / f"truth_{n}.tif").exists()
-        }
-        return cls(
-            reference=read_tiff(d / "reference.tif"),
-            sample=read_tiff(d / "sample.tif"),
-            inline=read_tiff(d / "inline.tif"),
-            geometry=geometry,
-            phantom=phantom,
-            config=SimulationConfig.from_dict(sim.get("config", {})),
-            seed=sim.get("seed"),
-            **truth,
-        )
 
 
 # ------------------------------------------------------------------------------------------
@@ -444,8 +279,3 @@ def simulate(
         },
         **out,
     )
-
-
-def with_config(config: SimulationConfig, **changes: Any) -> SimulationConfig:
-    """A copy of ``config`` with some fields changed (validated)."""
-    return replace(config, **changes)

@@ -57,11 +57,6 @@ class CancelToken:
         """Request cancellation (idempotent)."""
         self._event.set()
 
-    def raise_if_cancelled(self) -> None:
-        """Raise :class:`CancelledError` if cancellation was requested."""
-        if self._event.is_set():
-            raise CancelledError("cancelled by the user")
-
 
 @dataclass
 class Outcome:
@@ -88,6 +83,13 @@ def notify_error(message: str) -> None:
     from napari.utils.notifications import show_error
 
     show_error(message)
+
+
+def notify_warning(message: str) -> None:
+    """Show ``message`` as a napari warning notification."""
+    from napari.utils.notifications import show_warning
+
+    show_warning(message)
 
 
 def notify_info(message: str) -> None:

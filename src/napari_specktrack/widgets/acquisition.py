@@ -16,18 +16,18 @@ from magicgui.widgets import ComboBox, Container, FileEdit, FloatSpinBox, Label,
 
 from ..errors import SpecktrackError
 from ..geometry import Geometry
-from ._common import (
+from ._layers import set_um_units
+from ._session import (
     ROLE_DEFAULT_NAMES,
+    ROLES,
     find_layer,
     geometry_of,
     image_layers,
     session,
-    set_um_units,
     validate_assignment,
 )
 from ._workers import notify_error, notify_info
 
-ROLES = ("reference", "sample", "inline", "dark", "flat")
 ROLE_LABELS = {
     "reference": "reference",
     "sample": "sample (frame or stack)",

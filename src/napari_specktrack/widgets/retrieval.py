@@ -1,182 +1,119 @@
-"""Retrieval dock widget: phase, transmission, dark-field, displacement and quality layers.
+"""Retrieval dock: phase, transmission, dark-field, displacement and quality layers.
 
 Methods: conventional speckle tracking, or double exposure (the sample divided by an in-line
-image before tracking) with the measured in-line image or the generated one. Parameters:
-the tracking window and search range in detector pixels (**Suggest** estimates them from the
-speckle), and the integration of the phase gradient. For a stack, either the frame under the
-slider (a preview that follows the slider when *follow slider* is on) or the whole stack in
-the background. Results update their layers in place, with ``scale`` in µm and metadata
-carrying the geometry and provenance.
+image before tracking) with the measured in-line image or one generated with the Generator
+dock's settings. The dock builds a :class:`~napari_specktrack.pipeline.RetrievalParams` and
+runs :func:`napari_specktrack.pipeline.retrieve` — the same call as ``specktrack retrieve`` —
+in a worker, for the frame under the slider (a preview that can follow the slider), a range
+or all frames. Window and search range are in detector pixels; with *suggest … at each run*
+the run suggests them from the speckle (recorded), *Suggest … now* fills them in. Double
+exposure fuses the in-line image's own phase by default (beyond the paper, docs/fusion.md);
+untick it for the paper's plain method.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
-from magicgui.widgets import CheckBox, ComboBox, Container, Label, PushButton, SpinBox
+from magicgui.widgets import CheckBox, ComboBox, PushButton, SpinBox
 from qtpy.QtCore import QTimer
 
-from ..errors import CancelledError, InputError, SpecktrackError
-from ._common import (
-    current_assignment,
-    layer_scale,
-    provenance,
-    put_image_layer,
-    session,
-)
-from ._workers import JobRunner, notify_error, notify_info
+from ..errors import InputError, SpecktrackError
+from ..pipeline import INTEGRATIONS, UNITS_PER_FRAME, RetrievalParams, retrieve
+from ._base import SCOPES, DockBase
+from ._layers import show_fields
+from ._session import current_assignment, session
+from ._workers import JobRunner, notify_info, notify_warning
 
 METHODS = (
     "conventional",
     "double-exposure (measured in-line)",
     "double-exposure (generated in-line)",
 )
-# the compute core's list, without importing torch at widget import time
-INTEGRATIONS = ("frankot-chellappa", "kottler", "weighted-least-squares")
-SCOPES = ("frame under slider", "whole stack")
-DEVICES = ("cpu", "cuda")
-
-#: Retrieval field → (layer name, colormap, symmetric contrast, unit)
-OUTPUTS = {
-    "phase_rad": ("phase", "gray", False, "rad"),
-    "transmission": ("transmission", "gray", False, "1"),
-    "darkfield": ("dark-field", "gray", False, "1"),
-    "dx_px": ("dx", "twilight_shifted", True, "px"),
-    "dy_px": ("dy", "twilight_shifted", True, "px"),
-    "quality": ("quality", "viridis", False, "1"),
-}
+#: the sample materials the fusion's absorption model offers (physics.materials presets)
+FUSION_MATERIALS = ("POM", "PE", "PMMA", "PU", "water", "cellulose")
 
 
-def retrieve_frames(
-    frames: Any,
-    indices: list[int],
-    geometry: Any,
-    *,
-    method: str,
-    inline_frames: dict[int, np.ndarray] | None = None,
-    params: dict[str, Any],
-    progress: Any = None,
-    cancel: Any = None,
-) -> dict[str, np.ndarray]:
-    """Run the retrieval on each sample frame in ``indices``; returns field → (n, y, x) float32.
-
-    ``frames`` is a :class:`~._common.FrameSource`; ``method`` is "conventional",
-    "measured" or "generated" (double exposure); ``inline_frames`` holds generated in-line
-    images already computed, by frame (missing ones are generated with the pretrained
-    weights). Pure compute (no Qt): called in a worker.
-    """
-    from ..retrieval.methods import conventional, double_exposure
-
-    n = len(indices)
-    single = n == 1
-    out: dict[str, np.ndarray] = {}
-    extra: dict[str, Any] = {}
-    for k, i in enumerate(indices):
-        if cancel is not None and cancel():
-            raise CancelledError("cancelled by the user")
-        sample = frames.sample_frame(i)
-        kwargs = dict(params, progress=progress if single else None, cancel=cancel)
-        if method == "conventional":
-            r = conventional(sample, frames.reference, geometry, **kwargs)
-        else:
-            if method == "measured":
-                inline = frames.inline_frame(i)
-            else:
-                inline = (inline_frames or {}).get(i)
-                if inline is None:
-                    from ..learn.inference import generate_inline
-
-                    inline = generate_inline(sample, frames.reference, generator="pretrained",
-                                             device="auto", cancel=cancel)
-            r = double_exposure(sample, frames.reference, inline, geometry, **kwargs)
-        for field in OUTPUTS:
-            value = np.asarray(getattr(r, field), dtype=np.float32)
-            if field not in out:
-                out[field] = np.empty((n, *value.shape), dtype=np.float32)
-            out[field][k] = value
-        extra = dict(getattr(r, "params", {}) or {})
-        if progress is not None and not single:
-            progress(k + 1, n)
-    out["_params"] = extra  # type: ignore[assignment]
-    return out
-
-
-class RetrievalWidget(Container):
+class RetrievalWidget(DockBase):
     """Phase / transmission / dark-field retrieval of the assigned acquisition."""
 
     def __init__(self, napari_viewer: Any) -> None:
-        super().__init__(labels=True)
-        self._viewer = napari_viewer
-        self.method = ComboBox(label="method", choices=list(METHODS), value=METHODS[0],
-                               tooltip="double exposure divides the sample by an in-line image "
-                                       "(measured, or generated by the network) before tracking")
-        self.window_px = SpinBox(label="window (px)", value=11, min=3, max=201, step=2,
-                                 tooltip="side of the square tracking window in detector pixels (odd)")
-        self.search_px = SpinBox(label="search range (px)", value=5, min=1, max=100,
-                                 tooltip="largest speckle displacement searched, in detector pixels")
-        self.suggest_button = PushButton(text="Suggest window and range")
-        self.integration = ComboBox(label="integration", choices=list(INTEGRATIONS),
-                                    value=INTEGRATIONS[0],
-                                    tooltip="phase-gradient integration method")
-        self.device = ComboBox(label="device", choices=list(DEVICES), value="cpu")
-        self.scope = ComboBox(label="run on", choices=list(SCOPES), value=SCOPES[0])
-        self.follow = CheckBox(text="follow slider (preview)", value=False,
-                               tooltip="re-run on the frame under the slider whenever it moves")
-        self.run_button = PushButton(text="Retrieve")
-        self.cancel_button = PushButton(text="Cancel")
-        self.status = Label(label="status", value="")
-        self.status.native.setWordWrap(True)
-        self.extend([
-            self.method, self.window_px, self.search_px, self.suggest_button, self.integration,
-            self.device, self.scope, self.follow,
-            Container(widgets=[self.run_button, self.cancel_button], layout="horizontal",
-                      labels=False, label=""),
-            self.status,
-        ])
-        self.runner = JobRunner("phase retrieval", self.run_button, self.cancel_button)
+        super().__init__(napari_viewer, "phase retrieval", run_text="Retrieve", device_default="cpu")
+        self.method = self.add_param("method", ComboBox(
+            label="method", choices=list(METHODS), value=METHODS[0],
+            tooltip="double exposure divides the sample by an in-line image (measured, or "
+                    "generated with the Generator dock's settings) before tracking"))
+        self.auto_window = self.add_param("auto_window", CheckBox(
+            text="suggest window and range at each run", value=True,
+            tooltip="estimate them from the speckle size and a quick tracking (recorded in the "
+                    "provenance); untick to set them yourself"))
+        self.window_px = self.add_param("window_px", SpinBox(
+            label="window (px)", value=11, min=3, max=201, step=2,
+            tooltip="side of the square tracking window in detector pixels (odd)"))
+        self.search_px = self.add_param("search_px", SpinBox(
+            label="search range (px)", value=5, min=1, max=50,
+            tooltip="largest speckle displacement searched, ± detector pixels"))
+        self.suggest_button = PushButton(text="Suggest window and range now")
+        self.append(self.suggest_button)
+        self.auto_window.changed.connect(self._on_auto)
+        self._on_auto(self.auto_window.value)
+        self.integration = self.add_param("integration", ComboBox(
+            label="integration", choices=list(INTEGRATIONS), value=INTEGRATIONS[0],
+            tooltip="phase-gradient integration method"))
+        self.fuse = self.add_param("fuse_inline", CheckBox(
+            text="fuse the in-line image's phase (double exposure)", value=True,
+            tooltip="beyond the paper: the tracked phase below a crossover, the in-line image's "
+                    "own phase above it (docs/fusion.md); untick for the paper's plain method"))
+        self.fusion_material = self.add_param("fusion_material", ComboBox(
+            label="sample material", choices=["pure phase", *FUSION_MATERIALS], value="pure phase",
+            tooltip="one-material sample: the fusion's absorption model (δ/β from xraydb)"))
+        self.follow = self.add_param("follow", CheckBox(
+            text="follow slider (preview)", value=False,
+            tooltip="re-run on the frame under the slider whenever it moves"), persist=False)
+        self.finish_layout()
         self.suggest_runner = JobRunner("parameter suggestion", self.suggest_button)
-        self.run_button.changed.connect(self.run)
-        self.cancel_button.changed.connect(self._cancel_clicked)
         self.suggest_button.changed.connect(self.suggest)
         self.runner.done.connect(self._after_run)
         self._layers: dict[str, Any] = {}
         self._pending = False
-        self._timer = QTimer()
+        self._timer = QTimer(self.native)  # dies with the widget: no tick after the viewer closed
         self._timer.setSingleShot(True)
         self._timer.setInterval(200)
         self._timer.timeout.connect(self._preview_tick)
         napari_viewer.dims.events.current_step.connect(self._on_slider)
 
     # --- parameters ----------------------------------------------------------------------------
-    def params(self) -> dict[str, Any]:
-        """The tracking/integration keyword arguments as plain values (main thread)."""
-        window = int(self.window_px.value)
-        if window % 2 == 0:
-            window += 1
-        return {
-            "window_px": window,
-            "search_px": int(self.search_px.value),
-            "integration": self.integration.value,
-            "device": self.device.value,
-        }
+    def _on_auto(self, auto: bool) -> None:
+        self.window_px.enabled = self.search_px.enabled = not auto
+
+    def params(self) -> RetrievalParams:
+        """The :class:`RetrievalParams` of the fields (main thread; raises InputError)."""
+        kind = METHODS.index(self.method.value)
+        inline: Any = (None, "measured", session(self.viewer).generator_spec)[kind]
+        auto = bool(self.auto_window.value)
+        window = None if auto else int(self.window_px.value)
+        search = None if auto else int(self.search_px.value)
+        material = None if self.fusion_material.value == "pure phase" else self.fusion_material.value
+        return RetrievalParams.for_inline(inline, window_px=window, search_px=search,
+                                          integration=self.integration.value,
+                                          device=self.device.value, fuse_inline=bool(self.fuse.value),
+                                          fusion_material=material).validate()
 
     def suggest(self, _value: Any = None) -> bool:
         """Estimate window and search range from the speckle (worker), then fill the fields."""
         try:
-            a = current_assignment(self._viewer)
-            frames = a.frames()
+            a = current_assignment(self.viewer)
         except SpecktrackError as exc:
-            notify_error(f"suggest: {exc}")
-            return False
-        index = a.current_frame(self._viewer)
+            return self.fail(exc)
+        frames, index = a.frames(inline=False), a.current_frame(self.viewer)
 
         def job(progress: Any, cancel: Any) -> dict:
             from ..retrieval.tracking import suggest_parameters
 
-            return suggest_parameters(frames.reference, frames.sample_frame(index))
+            return suggest_parameters(frames.reference_image(), frames.sample_frame(index))
 
         def show(result: dict) -> None:
+            self.auto_window.value = False
             self.window_px.value = int(result["window_px"])
             self.search_px.value = int(result["search_px"])
             notify_info(f"suggested window {result['window_px']} px, search range "
@@ -185,72 +122,47 @@ class RetrievalWidget(Container):
         return self.suggest_runner.start(job, show)
 
     # --- running -------------------------------------------------------------------------------
-    def run(self, _value: Any = None) -> bool:
+    def run(self) -> bool:
         """Read settings and data (main thread) and start the retrieval in a worker."""
-        viewer = self._viewer
+        viewer = self.viewer
         try:
             a = current_assignment(viewer)
-            frames = a.frames()
             params = self.params()
-            method = {METHODS[0]: "conventional", METHODS[1]: "measured", METHODS[2]: "generated"}[
-                self.method.value
-            ]
-            if method == "measured" and a.inline is None:
-                raise InputError(
-                    "double exposure with the measured in-line image needs an in-line layer; assign "
-                    "one in the Acquisition widget, or choose the generated in-line image."
-                )
+            if params.inline_kind == "measured" and a.inline is None:
+                raise InputError("double exposure with the measured in-line image needs an in-line "
+                                 "layer; assign one in the Acquisition widget, or choose the "
+                                 "generated in-line image.")
+            indices = self.frame_indices(a.n_frames, a.current_frame(viewer))
         except SpecktrackError as exc:
-            notify_error(f"phase retrieval: {exc}")
-            return False
-        whole = self.scope.value == SCOPES[1] and a.is_stack
-        indices = list(range(a.n_frames)) if whole else [a.current_frame(viewer)]
-        inline_frames = self._generated_frames(indices) if method == "generated" else {}
-        geometry = a.geometry
-        sample = a.sample
-        names = [a.sample.name, a.reference.name] + ([a.inline.name] if method == "measured" else [])
+            return self.fail(exc)
+        measured = params.inline_kind == "measured"
+        frames, inputs = a.frames(inline=measured), a.inputs(inline=measured)
+        cache = (session(viewer).generated_cache(params.inline, indices)
+                 if params.inline_kind == "generated" else {})
+        geometry, translate = a.geometry, tuple(a.sample.translate)
 
-        def job(progress: Any, cancel: Any) -> dict[str, np.ndarray]:
-            return retrieve_frames(frames, indices, geometry, method=method, inline_frames=inline_frames,
-                                   params=params, progress=progress, cancel=cancel)
+        def job(progress: Any, cancel: Any) -> Any:
+            return retrieve(frames, geometry, params, indices=indices, inputs=inputs,
+                            progress=progress, cancel=cancel, inline_cache=cache)
 
-        def show(result: dict[str, Any]) -> None:
-            extra = result.pop("_params", {})
-            prov = provenance(
-                # the per-frame compute reports frames=1 and its bare method name: this run's
-                # frame indices and the widget's method (which names the in-line source) win
-                "retrieve", {**params, **extra, "method": self.method.value, "frames": indices}, names
-            )
-            for field, (name, cmap, symmetric, unit) in OUTPUTS.items():
-                data = result[field] if whole else result[field][0]
-                meta = {"geometry": geometry.to_dict(), "provenance": prov, "unit": unit,
-                        "frames": indices}
-                self._layers[field] = put_image_layer(
-                    viewer, data, name, existing=self._layers.get(field),
-                    scale=layer_scale(geometry, data.ndim),
-                    translate=tuple(sample.translate[-data.ndim:]),
-                    metadata=meta, colormap=cmap, symmetric=symmetric,
-                )
-            what = f"{len(indices)} frames" if whole else f"frame {indices[0]}"
-            self.status.value = f"{self.method.value}: {what} done"
+        def show(result: Any) -> None:
+            from ..pipeline import OUTPUT_FIELDS
 
-        self.status.value = "running…"
-        return self.runner.start(job, show, total=len(indices))
+            one = len(indices) == 1 and a.is_stack  # one frame of a stack: a 2-D layer
+            arrays = {f.key: result.field(f.key)[0] if one else result.field(f.key)
+                      for f in OUTPUT_FIELDS}
+            self._layers = show_fields(viewer, arrays, geometry, result.provenance, indices,
+                                       translate=translate, existing=self._layers)
+            what = f"{len(indices)} frames" if len(indices) > 1 else f"frame {indices[0]}"
+            p = result.params
+            self.status.value = (f"{self.method.value}: {what} done (window {p.window_px} px, "
+                                 f"search ±{p.search_px} px)")
+            for message in result.warnings:
+                notify_warning(f"{self.title}: {message}")
 
-    def _generated_frames(self, indices: list[int]) -> dict[int, np.ndarray]:
-        """Generated in-line images already in the viewer, by sample frame."""
-        layer = session(self._viewer).generated
-        if layer is None or layer not in self._viewer.layers:
-            return {}
-        frames = list(layer.metadata.get("frames") or [])
-        data = layer.data
-        stack = data if data.ndim == 3 else data[None]
-        if len(frames) != stack.shape[0]:
-            return {}
-        wanted = set(indices)
-        return {f: np.asarray(stack[k], dtype=np.float32) for k, f in enumerate(frames) if f in wanted}
+        return self.start(job, show, total=len(indices) * UNITS_PER_FRAME)
 
-    def _cancel_clicked(self, _value: Any = None) -> None:
+    def cancel(self, _value: Any = None) -> None:
         self._pending = False
         self.runner.cancel()
 
