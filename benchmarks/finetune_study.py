@@ -5,8 +5,8 @@ A simulated "new set-up" the shipped weights never saw — 20 keV instead of 15,
 ``SimulationConfig()``) — stands in for a user's own beamline. For each number of training
 pairs (default 10 and 50, spheres and foam alternating, 256² px, seeds 5000+) the lite generator
 is trained twice with one recipe, once from the shipped weights (``init_weights="pretrained"``)
-and once from random weights, and evaluated after each number of steps (default 200 and 800;
-the run is resumed from one to the next) on held-out acquisitions of the new set-up
+and once from random weights, and evaluated after each number of steps (default 100, 300 and
+1000; the run is resumed from one to the next) on held-out acquisitions of the new set-up
 (seeds 6000–6003, two of each phantom, 256² px):
 
 - SSIM of the generated in-line image against the noise-free true one (dimensionless);
@@ -15,14 +15,16 @@ the run is resumed from one to the next) on held-out acquisitions of the new set
   ≤ 1.5 — and in the interior;
 - step 0 of the fine-tuned runs is the shipped generator as it is.
 
-Recipe (both arms): crops 128 × 128 (a quarter of the area of the shipped training's crops: four
-times the steps per CPU-hour), Adam lr 1e-4, L1 weight 100, LSGAN, discriminator ndf 32, weight
-average 0.999, batch 1, seed 0 — the shipped model's final recipe.
+Recipe (both arms): crops 128 × 128 (a quarter of the area of the shipped training's crops:
+about three times the steps per CPU-hour, measured 0.42 vs 1.3 s per step under load), Adam lr
+1e-4, L1 weight 100, LSGAN, discriminator ndf 32, weight average 0.999, batch 1, seed 0 — the
+shipped model's final recipe.
 
-Budget: the default run takes about 35 min on one thread of the shared 2-core machine
-(``--threads 1``; four runs of 800 steps, 0.4–0.5 s per step under load, plus simulation and
-evaluation); ``--quick`` (10 pairs, 20/60 steps, 2 held-out acquisitions) checks the script in
-about 3 min.
+Budget: the default run took 43 min wall-clock (17 min of CPU time) on one thread of the
+shared 2-core machine at a load of 6–9 (``--threads 1``; four runs of 1000 steps at 0.5–0.6 s
+per step with exports and per-epoch validation, plus 1 min of simulation and the evaluations);
+``--quick`` (10 pairs, 20 and 60 steps, 2 held-out acquisitions) checks the script in 1–2 min.
+The table and its reading are in docs/training.md.
 
     python benchmarks/finetune_study.py --threads 1 --out runs/finetune_study [--json study.json]
 """

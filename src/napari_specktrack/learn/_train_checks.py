@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import FileFormatError, InputError, OutputError
+from ..errors import FileFormatError, InputError, OutputError, SpecktrackError
 from ..safety import OutputSet, check_writable, clean_stale
 from .pairs import PairFolder, read_pairs
 
@@ -107,7 +107,7 @@ def open_pairs(pairs_dir: Path) -> PairFolder:
     try:
         return read_pairs(pairs_dir)
     except (KeyError, TypeError, ValueError) as exc:
-        if isinstance(exc, InputError):
+        if isinstance(exc, SpecktrackError):  # already says what is wrong
             raise
         raise FileFormatError(f"{pairs_dir / 'pairs.json'} is incomplete ({type(exc).__name__}: "
                               f"{exc}); re-export the pair folder") from exc
