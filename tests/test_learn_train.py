@@ -23,13 +23,12 @@ TINY = GeneratorConfig(ngf=4, n_downsampling=2, n_blocks=1)
 
 
 @pytest.fixture(autouse=True)
-def _tiny_lite_one_thread(tmp_path, monkeypatch):
-    """The tiny generator as "lite", one torch thread (two spin-wait on a loaded 2-core
-    machine: tiny steps ran 50x slower) and a private list of known models."""
+def _tiny_lite_one_thread(monkeypatch):
+    """The tiny generator as "lite" and one torch thread (two spin-wait on a loaded 2-core
+    machine: tiny steps ran 50x slower). conftest.py gives each test its own model list."""
     import napari_specktrack.learn.networks as nets
 
     monkeypatch.setitem(nets.PRESETS, "lite", TINY)
-    monkeypatch.setenv("SPECKTRACK_CONFIG_DIR", str(tmp_path / "config"))
     before = torch.get_num_threads()
     torch.set_num_threads(1)
     yield
@@ -204,23 +203,15 @@ def test_resume_with_more_epochs_continues_a_finished_run(pair_dir, tmp_path, mo
 @pytest.fixture(scope="module")
 def split_dir(tmp_path_factory):
     """5 simulated 48-px pairs; the last is the validation pair; every pair has its reference."""
-    from napari_specktrack.io import read_json, write_json, write_tiff
     from napari_specktrack.learn.pairs import write_pairs
     from napari_specktrack.simulate import simulate
 
-    out = tmp_path_factory.mktemp("split")
+    out = tmp_path_factory.mktemp("split") / "pairs"
     acqs = [simulate(("spheres", "foam")[i % 2], 48, seed=20 + i) for i in range(5)]
-    names = [f"p{i}" for i in range(5)]
-    write_pairs(out, [a.sample - a.reference for a in acqs], [a.truth_inline for a in acqs],
-                [{"name": n, "source": {"simulated": True, "phantom": "spheres"}} for n in names],
-                acqs[0].geometry)
-    index = read_json(out / "pairs.json")
-    for rec in index["pairs"]:
-        rec["split"] = "validation" if rec["name"] == "p4" else "training"
-    write_json(out / "pairs.json", index)
-    for n, a in zip(names, acqs):
-        write_tiff(out / "references" / f"{n}.tif", a.reference)
-    return out
+    records = [{"name": f"p{i}", "source": {"simulated": True, "phantom": "spheres"},
+                "split": "validation" if i == 4 else "train"} for i in range(5)]
+    return write_pairs(out, [a.sample - a.reference for a in acqs], [a.truth_inline for a in acqs],
+                       records, acqs[0].geometry, references=[a.reference for a in acqs])
 
 
 def _record(calls):

@@ -21,11 +21,6 @@ from napari_specktrack.geometry import Geometry  # noqa: E402
 from napari_specktrack.learn.train import TrainConfig, train  # noqa: E402
 
 
-@pytest.fixture(autouse=True)
-def _private_model_list(tmp_path, monkeypatch):
-    monkeypatch.setenv("SPECKTRACK_CONFIG_DIR", str(tmp_path / "config"))
-
-
 def _write_pairs(folder, n=3, size=(32, 40)):
     from napari_specktrack.learn.pairs import write_pairs
 
@@ -110,9 +105,9 @@ def _damage(pairs, what):
 
 
 @pytest.mark.parametrize("what, match", [
-    ("nan", "pair 'p1': its target has 1 NaN"), ("3d", "pair 'p2': the images are 3-D"),
-    ("shape", "pair 'p2'"), ("no geometry", "no geometry"), ("no name", "pair entry 1"),
-    ("bad name", "pair entry 1"),
+    ("nan", "pair 'p1': its target holds 1 NaN"), ("3d", r"pair 'p2': its input is \(2, 32, 40\)"),
+    ("shape", "pair 'p2'"), ("no geometry", "geometry is invalid"), ("no name", "pair name None"),
+    ("bad name", "'../../x' is not a safe"),
 ])
 def test_bad_pairs_are_named_before_anything_is_made(pairs, tmp_path, what, match):
     _damage(pairs, what)

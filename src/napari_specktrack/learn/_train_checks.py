@@ -5,8 +5,9 @@
   with ``overwrite`` the new run is written in a staging folder beside the old one and
   swapped in whole when it writes its first checkpoint (see :class:`RunFolder`); a folder
   that is a pair folder, or holds files that are not a run's, is never replaced.
-* :func:`open_pairs` — the pair folder opened and checked up front, one pair at a time:
-  complete index entries, 2-D finite images of one shape per pair, at least the crop.
+* :func:`open_pairs`, :func:`check_crop` — the pair folder checked up front (by
+  :func:`~.pairs.read_pairs`: from the TIFF headers, values memory-mapped) and at least as
+  large as the crop.
 * :func:`split_pairs` — training and validation pairs (``"split": "validation"``).
 """
 
@@ -14,9 +15,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
-
-from ..errors import FileFormatError, InputError, OutputError, SpecktrackError
+from ..errors import FileFormatError, InputError, OutputError
 from ..safety import OutputSet, check_writable, clean_stale
 from .pairs import PairFolder, read_pairs
 
@@ -80,81 +79,34 @@ def plan_run_folder(run: Path, pairs_dir: Path, *, resume: bool, overwrite: bool
     return RunFolder(run, staged, replaces=bool(old))
 
 
-def _check_index(folder: Path) -> None:
-    """Every entry of pairs.json names its pair; the geometry is there (messages name the pair)."""
-    from ..io import read_json
-
-    index = read_json(folder / "pairs.json") if (folder / "pairs.json").is_file() else None
-    if not isinstance(index, dict):
-        return  # read_pairs says what is wrong
-    where = folder / "pairs.json"
-    if not isinstance(index.get("geometry"), dict):
-        raise FileFormatError(f"{where} has no geometry; add the geometry.json of the set-up "
-                              f"under \"geometry\" or re-export the pair folder")
-    records = index.get("pairs")
-    if not isinstance(records, list):
-        raise FileFormatError(f"{where}: \"pairs\" must be a list of pair records")
-    for i, rec in enumerate(records):
-        name = rec.get("name") if isinstance(rec, dict) else None
-        if not isinstance(name, str) or not name or "/" in name or "\\" in name:
-            raise FileFormatError(f"{where}: pair entry {i} has no valid \"name\" ({rec!r:.80}); "
-                                  f"fix the entry or re-export the pair folder")
-
-
 def open_pairs(pairs_dir: Path) -> PairFolder:
-    """Read the pair folder's index (complete entries, a geometry) — no images yet."""
-    _check_index(pairs_dir)
-    try:
-        return read_pairs(pairs_dir)
-    except (KeyError, TypeError, ValueError) as exc:
-        if isinstance(exc, SpecktrackError):  # already says what is wrong
-            raise
-        raise FileFormatError(f"{pairs_dir / 'pairs.json'} is incomplete ({type(exc).__name__}: "
-                              f"{exc}); re-export the pair folder") from exc
+    """The pair folder, checked completely by :func:`~.pairs.read_pairs` (index, names,
+    geometry, every image present, 2-D, of its recorded shape and finite)."""
+    return read_pairs(pairs_dir)
 
 
-def reference_path(folder: PairFolder, name: str) -> Path:
-    """Where a pair's reference crop lies when the pair folder has one (``references/``)."""
-    return folder.path / "references" / f"{name}.tif"
+def pair_shapes(folder: PairFolder) -> list[tuple[int, int]]:
+    """(y, x) pixels of each pair: the recorded shapes (a version-1 record without one is read)."""
+    return [tuple(rec["shape"]) if rec.get("shape") else folder.load(i)[0].shape
+            for i, rec in enumerate(folder.records)]
 
 
-def check_pair_images(folder: PairFolder, crop_yx_px: tuple[int, int]) -> list[tuple[int, int]]:
-    """Read each pair once: 2-D, finite, one shape, at least the crop; returns the shapes."""
-    shapes = []
+def check_crop(folder: PairFolder, shapes: list[tuple[int, int]], crop_yx_px) -> None:
+    """Every pair holds the crop (h ≤ its height, w ≤ its width)."""
     h, w = (int(c) for c in crop_yx_px)
-    for i, name in enumerate(folder.names):
-        inp, tgt = folder.load(i)
-        if inp.ndim != 2:
-            raise InputError(f"pair {name!r}: the images are {inp.ndim}-D {inp.shape}; pairs are "
-                             f"2-D (y, x) images, re-export it")
-        for what, img in (("input", inp), ("target", tgt)):
-            if not np.isfinite(img).all():
-                bad = int(np.size(img) - np.isfinite(img).sum())
-                raise InputError(f"pair {name!r}: its {what} has {bad} NaN/inf pixel(s); fix or "
-                                 f"remove the pair")
-        ref_path = reference_path(folder, name)
-        if ref_path.is_file():
-            from ..io import read_tiff
-
-            ref = read_tiff(ref_path)
-            if ref.shape != inp.shape or not np.isfinite(ref).all():
-                raise InputError(f"pair {name!r}: references/{name}.tif {ref.shape} must be a "
-                                 f"finite image of the pair's shape {inp.shape}; re-export it")
-        if inp.shape[0] < h or inp.shape[1] < w:
-            raise InputError(f"--crop {h} {w} is larger than pair {name!r} ({inp.shape[0]}×"
-                             f"{inp.shape[1]} px); use a crop of at most its size")
-        shapes.append(inp.shape)
-    return shapes
+    for name, (ny, nx) in zip(folder.names, shapes, strict=True):
+        if ny < h or nx < w:
+            raise InputError(f"--crop {h} {w} is larger than pair {name!r} ({ny}×{nx} px); use a "
+                             f"crop of at most its size")
 
 
 def split_pairs(folder: PairFolder) -> tuple[PairFolder, PairFolder | None]:
-    """(training pairs, validation pairs or None): records with ``"split": "validation"``."""
-    val = [r for r in folder.records if r.get("split") == "validation"]
-    if not val:
+    """(training pairs, validation pairs or None): the records' ``"split"``."""
+    validation = folder.subset("validation")
+    if not len(validation):
         return folder, None
-    train = [r for r in folder.records if r.get("split") != "validation"]
-    if not train:
+    training = folder.subset("train")
+    if not len(training):
         raise InputError(f"every pair of {folder.path} is in the validation split; mark some as "
                          f"training pairs")
-    return (PairFolder(folder.path, folder.geometry, train, folder.normalisation),
-            PairFolder(folder.path, folder.geometry, val, folder.normalisation))
+    return training, validation

@@ -14,7 +14,14 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import FileFormatError, InputError
-from ._train_checks import RunFolder, check_pair_images, open_pairs, plan_run_folder, split_pairs
+from ._train_checks import (
+    RunFolder,
+    check_crop,
+    open_pairs,
+    pair_shapes,
+    plan_run_folder,
+    split_pairs,
+)
 from ._train_config import TrainConfig
 from .pairs import PairFolder, compute_normalisation
 
@@ -80,7 +87,8 @@ def prepare_run(pairs_dir: str | Path, run_dir: str | Path, config: TrainConfig 
     init = _init_weights(config) if state is None else None
     pairs = open_pairs(pairs_dir)
     training, validation = split_pairs(pairs)
-    shapes = check_pair_images(pairs, config.crop_yx_px)
+    shapes = pair_shapes(pairs)
+    check_crop(pairs, shapes, config.crop_yx_px)
     if state is not None:
         norm = json.loads(state["normalisation"])
     elif init is not None and init[1].get("normalisation"):

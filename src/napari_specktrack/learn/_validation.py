@@ -9,8 +9,9 @@ first training pair — then nothing is held out and the report says so):
   target, dimensionless);
 - when the pair folder holds the pair's reference crop (``references/<name>.tif``), the
   double-exposure phase figures: the sample is input + reference, and
-  :func:`napari_specktrack.pipeline.retrieve` runs with the true in-line image (the target),
-  with the generated one and with none (conventional). ``phase_rms_rad`` is the RMS
+  :func:`napari_specktrack.pipeline.retrieve` runs the paper's plain double-exposure method
+  (``fuse_inline=False``) with the true in-line image (the target) and with the generated one,
+  and the conventional method, all with one window and search range. ``phase_rms_rad`` is the RMS
   difference (radians, offset removed) of the generated-in-line phase from the true-in-line
   phase, ``phase_rms_conventional_rad`` that of the conventional phase, and
   ``phase_error_ratio`` their quotient: 0 = as good as the measured in-line image, 1 = no
@@ -27,7 +28,6 @@ from typing import Any
 import numpy as np
 
 from ..errors import SpecktrackError
-from ._train_checks import reference_path
 from .pairs import PairFolder
 
 
@@ -45,12 +45,7 @@ class Validator:
         self.name = folder.names[0]
         self.held_out = held_out
         self.input, self.target = folder.load(0)
-        ref = reference_path(folder, self.name)
-        self.reference = None
-        if ref.is_file():
-            from ..io import read_tiff
-
-            self.reference = read_tiff(ref).astype(np.float32)
+        self.reference = folder.load_reference(0)
         self.geometry = folder.geometry
         self.meta = {"config": generator_config, "normalisation": norm}
         self.device = device
@@ -70,7 +65,7 @@ class Validator:
             sample, ref = self.input + self.reference, self.reference
             try:
                 true = retrieve(Frames(sample, ref, inline=self.target), self.geometry,
-                                RetrievalParams.for_inline("measured"))
+                                RetrievalParams.for_inline("measured", fuse_inline=False))
                 conv = retrieve(Frames(sample, ref), self.geometry,
                                 replace(true.params, method="conventional", inline=None))
                 phase = true.retrieval.phase_rad
