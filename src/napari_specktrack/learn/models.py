@@ -49,10 +49,8 @@ def config_dir() -> Path:
     """The user configuration folder of napari-specktrack."""
     if os.environ.get(ENV_VAR):
         return Path(os.environ[ENV_VAR]).expanduser()
-    try:
-        from platformdirs import user_config_dir
-    except ImportError:  # platformdirs is small but optional: the XDG default
-        return Path(os.environ.get("XDG_CONFIG_HOME", "~/.config")).expanduser() / "napari-specktrack"
+    from platformdirs import user_config_dir
+
     return Path(user_config_dir("napari-specktrack"))
 
 
