@@ -2,7 +2,7 @@
 
 A run folder that already holds a run is refused: --resume continues it from its last
 checkpoint at the exact step, --overwrite replaces it (the new run takes its place at its first
-checkpoint). Every option is checked, and every pair read once, before anything is written.
+checkpoint). Every option and every pair is checked before anything is written.
 Checkpoints every --checkpoint-every steps, at each epoch end and on Ctrl-C or SIGTERM (the
 current step finishes, the state is saved, the command exits with status 130; a second Ctrl-C
 stops at once, keeping the last checkpoint). --init-weights pretrained fine-tunes the shipped
