@@ -288,20 +288,10 @@ def generate_inline(
 
 def export_safetensors(model, path: str | Path, meta: dict) -> Path:
     """Write generator weights + metadata (config, normalisation, provenance) as safetensors."""
-    import os
-    import tempfile
-
     from safetensors.torch import save_file
 
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    from ..safety import atomic_write
+
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
-    os.close(fd)
-    try:
-        save_file(state, tmp, metadata={METADATA_KEY: json.dumps(meta)})
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return path
+    return atomic_write(path, lambda tmp: save_file(state, str(tmp),
+                                                    metadata={METADATA_KEY: json.dumps(meta)}))

@@ -1,7 +1,7 @@
 """The known generators, for the Generator dock: the shipped one and every run the user trained.
 
 The list of trained runs is a JSON file, ``models.json``, in the user's configuration folder
-(:func:`config_dir`: ``$SPECKTRACK_CONFIG_DIR`` when set, else
+(:func:`napari_specktrack.config.config_dir`: ``$SPECKTRACK_CONFIG_DIR`` when set, else
 ``platformdirs.user_config_dir("napari-specktrack")``). The training loop adds its run at
 each export (:func:`register_model`); :func:`list_models` gives the shipped ``pretrained``
 first, then the registered runs whose weights still exist, newest first, each with its model
@@ -16,13 +16,12 @@ from __future__ import annotations
 import contextlib
 import datetime as _dt
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..config import config_dir
 from ..errors import FileFormatError
 
-ENV_VAR = "SPECKTRACK_CONFIG_DIR"
 REGISTRY_NAME = "models.json"
 
 
@@ -43,15 +42,6 @@ class ModelEntry:
         if self.card_path and Path(self.card_path).is_file():
             return Path(self.card_path).read_text(encoding="utf-8")
         return ""
-
-
-def config_dir() -> Path:
-    """The user configuration folder of napari-specktrack."""
-    if os.environ.get(ENV_VAR):
-        return Path(os.environ[ENV_VAR]).expanduser()
-    from platformdirs import user_config_dir
-
-    return Path(user_config_dir("napari-specktrack"))
 
 
 def registry_path() -> Path:

@@ -10,34 +10,22 @@ thread, where layers are touched. The base provides:
 * scope: the frame under the slider, a frame range, or all frames (:meth:`frame_indices`);
 * devices: ``auto`` plus what is present (cpu, each cuda:N, mps), :func:`device_choices`;
 * the Run / Cancel buttons and a status line; errors a user caused become notifications;
-* persisted values in ``widgets.json`` under the user config folder
-  (``platformdirs.user_config_dir("napari-specktrack")``, or ``$SPECKTRACK_CONFIG_DIR``).
+* persisted values in ``widgets.json`` in the user config folder (:mod:`napari_specktrack.config`).
 """
 
 from __future__ import annotations
 
 import json
 import os
-from pathlib import Path
 from typing import Any
 
 from magicgui.widgets import ComboBox, Container, Label, PushButton, SpinBox
 
+from ..config import config_dir
 from ..errors import InputError
 from ._workers import Job, JobRunner, notify_error
 
-CONFIG_ENV = "SPECKTRACK_CONFIG_DIR"
 SCOPES = ("frame under slider", "frame range", "all frames")
-
-
-def config_dir() -> Path:
-    """Where settings live: ``$SPECKTRACK_CONFIG_DIR`` or the platform's user config folder."""
-    env = os.environ.get(CONFIG_ENV)
-    if env:
-        return Path(env)
-    import platformdirs
-
-    return Path(platformdirs.user_config_dir("napari-specktrack"))
 
 
 def _load_settings() -> dict[str, dict[str, Any]]:
