@@ -117,6 +117,11 @@ def test_held_parameters_are_shown(setup, qtbot):
     assert cells[4] == "radius" and cells[3] == "—"
     assert "only one edge" in widget.results.table.item(0, 4).toolTip()
     assert "held at nominal: radius" in widget.results.text.toPlainText()
+    runs = []
+    widget.runner.done.connect(runs.append)
+    shapes.events.highlight()  # a hover: nothing changed, nothing is recomputed
+    qtbot.wait(300)
+    assert runs == []
 
 
 def _growing_stack():

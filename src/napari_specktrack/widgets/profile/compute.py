@@ -64,6 +64,26 @@ class ProfileRequest:
     time_nodes: TimeNodes | None = None
     notes: tuple[str, ...] = ()
 
+    def key(self) -> tuple:
+        """What the result depends on: requests with equal keys compute equal views (arrays
+        compared by identity), so an event that changed nothing need not recompute."""
+        images = tuple((im.name, _Same(im.data), np.shape(im.data), im.line, im.geometry, im.frame)
+                       for im in self.images)
+        return (images, repr(self.theory), self.width_px, self.fit, self.fit_slope,
+                self.fit_contrast, self.time_nodes, self.notes)
+
+
+class _Same:
+    """Equal to another ``_Same`` of the very same object (an array is not compared by value)."""
+
+    def __init__(self, obj: Any) -> None:
+        self.obj = obj
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _Same) and other.obj is self.obj
+
+    __hash__ = None  # type: ignore[assignment]
+
 
 @dataclass
 class ProfileView:

@@ -57,7 +57,9 @@ class ProfileWidget(ExportMixin, DockBase):
         super().__init__(napari_viewer, "line profiles", run_text="Update", scope=False,
                          device=False)
         self.view: ProfileView | None = None
-        self._watched: Any = None
+        self._watched: Any = None  #: the Shapes layer whose line is profiled
+        self._watched_images: list[Any] = []  #: the chosen layers, whose data changes update
+        self._last_key: tuple | None = None  #: the inputs of what is drawn
         self._first: str | None = None
         self._pending = False
         self.lines = LinePanel(self, self._shapes_choices, self._image_choices)
@@ -123,6 +125,7 @@ class ProfileWidget(ExportMixin, DockBase):
             ev.disconnect(self._on_layers)
         self.viewer.dims.events.current_step.disconnect(self._on_slider)
         self._watch_shapes(None)
+        self._watch_images([])
 
     def _choose_defaults(self) -> None:
         self.reset_choices()
@@ -158,6 +161,7 @@ class ProfileWidget(ExportMixin, DockBase):
                 self.lines.images.value = [first.name]  # emits changed: back here with a value
             return
         chosen = self._chosen()
+        self._watch_images(chosen)
         first = chosen[0].name if chosen else None
         _scroll_to(self.lines.images, first)
         if first != self._first:  # a retrieved phase underestimates the rims: free the contrast
@@ -178,6 +182,16 @@ class ProfileWidget(ExportMixin, DockBase):
             layer.events.highlight.connect(self.request_update)
         self.request_update()
 
+    def _watch_images(self, layers: list[Any]) -> None:
+        """Update when a chosen layer's data change (a re-run retrieval updates it in place)."""
+        for layer in self._watched_images:
+            if layer not in layers:
+                layer.events.data.disconnect(self.request_update)
+        for layer in layers:
+            if layer not in self._watched_images:
+                layer.events.data.connect(self.request_update)
+        self._watched_images = list(layers)
+
     def add_line_layer(self, _value: Any = None) -> Any:
         """Add (or select) the "profile lines" Shapes layer in line-drawing mode."""
         chosen = self._chosen()
@@ -195,12 +209,13 @@ class ProfileWidget(ExportMixin, DockBase):
             self.request_update()
 
     # --- what to compute (main thread) ---------------------------------------------------------
-    def _theory(self, first: Any, notes: list[str]) -> Any:
+    def _theory(self, layers: list[Any], notes: list[str]) -> Any:
         """The theory to compare with, or None (with a note saying why there is none)."""
         try:
             if not self.theory.uses_phantom:
                 return self.theory.sphere_theory()
-            found = find_phantom(self.viewer, first)
+            first = layers[0]
+            found = find_phantom(self.viewer, first, prefer=layers[1:])
             if found is None:
                 raise InputError(f"no layer on {first.name!r}'s grid carries a phantom in its "
                                  "metadata; choose 'sphere model' and enter material and radius")
@@ -230,7 +245,7 @@ class ProfileWidget(ExportMixin, DockBase):
             items.append(ImageInput(layer.name, stack_of(layer), line_in_layer(shapes, index, layer),
                                     geometry, frame_of(self.viewer, layer)))
         th = self.theory
-        theory = self._theory(layers[0], notes) if th.on.value else None
+        theory = self._theory(layers, notes) if th.on.value else None
         return ProfileRequest(tuple(items), theory, width_px=int(self.lines.width_px.value),
                               fit=bool(th.fit.value), fit_slope=bool(th.fit_slope.value),
                               fit_contrast=bool(th.fit_contrast.value), time_nodes=self.time.nodes(),
@@ -240,7 +255,7 @@ class ProfileWidget(ExportMixin, DockBase):
     def request_update(self, *_: Any) -> None:
         """Update soon (live updates on): at most one update runs, one more follows it."""
         if self.lines.live.value and not self._timer.isActive():
-            self._timer.start()
+            self._timer.start()  # a throttle: events within THROTTLE_MS make one update
 
     def _tick(self) -> None:
         if self.runner.running:
@@ -259,7 +274,8 @@ class ProfileWidget(ExportMixin, DockBase):
 
     def update_profiles(self, *, quiet: bool = False) -> bool:
         """Read the layers and start the computation in the worker; False if nothing started.
-        ``quiet`` (a live update): errors are shown in the dock, not as notifications."""
+        ``quiet`` (a live update): errors are shown in the dock, not as notifications, and
+        inputs that did not change since the last drawn view (a hover) are not recomputed."""
         try:
             request = self.profile_request()
         except SpecktrackError as exc:
@@ -267,17 +283,20 @@ class ProfileWidget(ExportMixin, DockBase):
                 return self.fail(exc)
             self._show(ProfileView([], [], [], error=str(exc)))
             return False
+        key = request.key()
+        if quiet and key == self._last_key:
+            return False
         compute = try_compute if quiet else compute_profiles
 
         def job(progress: Any, cancel: Any) -> ProfileView:
             return compute(request, progress=progress, cancel=cancel)
 
-        return self.start(job, self._show, status="computing profiles…")
+        return self.start(job, lambda view: self._show(view, key), status="computing profiles…")
 
-    def _show(self, view: ProfileView) -> None:
+    def _show(self, view: ProfileView, key: tuple | None = None) -> None:
         from .summary import status_text
 
-        self.view = view
+        self.view, self._last_key = view, key
         self._redraw()
         self.results.show_view(view)
         self.status.value = status_text(view)

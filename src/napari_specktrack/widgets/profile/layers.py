@@ -9,6 +9,7 @@ simulation. Nothing here computes a profile.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -83,13 +84,15 @@ def phantom_of(layer: Any) -> dict[str, Any] | None:
     return phantom if isinstance(phantom, dict) and "objects" in phantom else None
 
 
-def find_phantom(viewer: Any, first: Any) -> tuple[dict[str, Any], str] | None:
-    """The phantom of ``first``, else of another layer on its pixel grid (a retrieved phase
-    carries none, the simulation's layers do): (phantom, name of the layer it came from)."""
+def find_phantom(viewer: Any, first: Any,
+                 prefer: Sequence[Any] = ()) -> tuple[dict[str, Any], str] | None:
+    """The phantom of ``first``, else of another layer on its pixel grid — of ``prefer`` (the
+    other chosen layers) first — as a retrieved phase carries none and the simulation's layers
+    do: (phantom, name of the layer it came from)."""
     if phantom_of(first) is not None:
         return phantom_of(first), first.name
     shape = first.data.shape[-2:]
-    for layer in profile_images(viewer):
+    for layer in [*prefer, *profile_images(viewer)]:
         if (phantom_of(layer) is not None and layer.data.shape[-2:] == shape
                 and np.allclose(layer.scale[-2:], first.scale[-2:])):
             return phantom_of(layer), layer.name

@@ -28,6 +28,8 @@ from .summary import TABLE_COLUMNS, component_rows, metrics_text
 
 #: the smallest the canvas gets (pixels): the dock must fit a 1920 × 1080 screen
 MIN_PLOT_HEIGHT_PX = 150
+#: what an empty plot says
+EMPTY_HINT = "no profile yet: draw a line on an image"
 #: fit-table rows shown without scrolling
 TABLE_ROWS_SHOWN = 4
 #: the metrics text shows this many lines at least and at most (more scroll)
@@ -79,10 +81,15 @@ class ProfilePlot(QWidget):
         """Redraw: every curve, theory and fit; an empty plot for None or an error. The axes
         are kept (``ax.clear()`` would rebuild them: most of a redraw's time)."""
         ax = self.ax
-        for artist in [*ax.lines, *([ax.get_legend()] if ax.get_legend() else [])]:
+        for artist in [*ax.lines, *ax.texts, *([ax.get_legend()] if ax.get_legend() else [])]:
             artist.remove()
-        if view is not None and view.results:
+        drawn = view is not None and bool(view.results)
+        if drawn:
             draw_view(ax, view, x_unit=x_unit, theory_color=_theme_colors(self.viewer)[1])
+        else:
+            ax.text(0.5, 0.5, EMPTY_HINT, transform=ax.transAxes, ha="center", va="center",
+                    color=_theme_colors(self.viewer)[1])
+        ax.tick_params(labelbottom=drawn, labelleft=drawn)
         ax.relim()
         ax.autoscale_view()
         self.apply_theme()

@@ -75,7 +75,7 @@ def metrics_text(view: ProfileView | None) -> str:
 def status_text(view: ProfileView) -> str:
     """One line for the dock's status row."""
     if view.error is not None:
-        return f"no profile: {view.error}"
+        return "no profile (see above)"
     n = len(view.curves())
     curve = view.analysed()
     what = f"{n} profile{'s' if n != 1 else ''}"
