@@ -237,3 +237,24 @@ def test_settings_persist_fit_contrast_follows_the_layer_and_the_dock_fits(setup
     widget.theory.source.value = "sphere model"
     need = widget.native.minimumSizeHint()
     assert need.width() <= 450 and need.height() <= 960, need
+
+
+def test_an_image_on_another_pixel_grid_is_sampled_on_its_own(setup, qtbot, truth):
+    viewer, widget = setup
+    binned = truth.reshape(N // 2, 2, N // 2, 2).mean(axis=(1, 3))  # 2 × 2 binning: pixels 2× larger
+    viewer.add_image(binned, name="binned", translate=(0.5 * P_UM, 0.5 * P_UM),
+                     scale=(2 * P_UM, 2 * P_UM), metadata={"unit": "rad"})
+    widget.set_images(["phase"])
+    widget.add_line_layer().add_lines(np.array([[62.0, 40.0], [62.0, 92.0]]))  # phase's pixels
+    widget.set_images(["phase", "binned"])
+    qtbot.waitUntil(lambda: widget.view is not None and len(widget.view.results) == 2, timeout=WAIT_MS)
+    curves = {label: (d, p, v) for label, d, p, v in widget.view.curves()}
+    (d, p_m, fine), (d2, p2_m, coarse) = curves["phase"], curves["binned"]
+    assert p2_m == pytest.approx(2 * p_m, rel=1e-6)  # from the layer's scale: it has no geometry
+    assert d2[-1] * p2_m == pytest.approx(d[-1] * p_m)  # the same line, in µm
+    assert coarse.min() == pytest.approx(fine.min(), rel=0.1)  # the same sphere (binned)
+    # the CSV: columns on the first (top) layer's grid, the other interpolated by distance in µm
+    distance, columns = widget.view.table()
+    assert list(columns) == ["binned_rad", "phase_rad"]
+    np.testing.assert_allclose(columns["phase_rad"], np.interp(distance * p2_m, d * p_m, fine))
+    assert any("no geometry" in n for n in widget.view.all_notes())
