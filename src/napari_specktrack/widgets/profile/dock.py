@@ -55,7 +55,7 @@ class ProfileWidget(ExportMixin, DockBase):
 
     def __init__(self, napari_viewer: Any) -> None:
         super().__init__(napari_viewer, "line profiles", run_text="Update", scope=False,
-                         device=False)
+                         device=False, status_lines=2)
         self.view: ProfileView | None = None
         self._watched: Any = None  #: the Shapes layer whose line is profiled
         self._watched_images: list[Any] = []  #: the chosen layers, whose data changes update
@@ -71,7 +71,6 @@ class ProfileWidget(ExportMixin, DockBase):
         self.plot_button = PushButton(text="Save plot…", tooltip="the plot as PNG, SVG or PDF")
         self.append(row("export", self.csv_button, self.plot_button))
         self.finish_layout()
-        self.status.native.setMinimumHeight(2 * self.status.native.fontMetrics().lineSpacing() + 4)
         self._insert_native()
         self.export_runner = JobRunner("profile export")  # exports run beside live updates
         self._timer = QTimer(self.native)  # dies with the widget: no tick after the viewer closed
@@ -83,14 +82,6 @@ class ProfileWidget(ExportMixin, DockBase):
         self.request_update()
 
     # --- construction ----------------------------------------------------------------------------
-    def add_param(self, key: str, widget: Any, *, persist: bool = True, into: Any = None) -> Any:
-        """:meth:`DockBase.add_param`, placed in the row ``into`` instead of the dock."""
-        super().add_param(key, widget, persist=persist)
-        if into is not None:
-            self.remove(widget)
-            into.append(widget)
-        return widget
-
     def _insert_native(self) -> None:
         """Put the plot and the results (Qt widgets) under the line panel."""
         layout = self.native.layout()
@@ -291,7 +282,8 @@ class ProfileWidget(ExportMixin, DockBase):
         def job(progress: Any, cancel: Any) -> ProfileView:
             return compute(request, progress=progress, cancel=cancel)
 
-        return self.start(job, lambda view: self._show(view, key), status="computing profiles…")
+        return self.start(job, lambda view: self._show(view, key), status="computing profiles…",
+                          progress_bar=not quiet)  # a live update would only flash a bar
 
     def _show(self, view: ProfileView, key: tuple | None = None) -> None:
         from .summary import status_text
