@@ -1,0 +1,65 @@
+"""A live preview of one slice while the user moves the centre of rotation.
+
+The filtered sinogram does not depend on the centre, so :class:`RowPreview` filters the row
+once and each :meth:`RowPreview.render` only back-projects. For speed the detector is binned
+to at most ``max_size_px`` columns (mean of ``bin_px`` neighbours); the preview is then
+``bin_px`` times coarser than the final slice, in the same units (per detector pixel).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from . import checks
+from .backproject import Backprojector
+from .fbp import filter_block, setup
+from .filters import DEFAULT_FILTER
+
+#: default preview size: ~0.1–0.3 s per render at 360 angles on 2 CPU cores
+PREVIEW_MAX_PX = 512
+
+
+class RowPreview:
+    """Reconstruct one sinogram (angles, columns) at any centre, fast.
+
+    Parameters
+    ----------
+    sinogram
+        Row r of a projection stack: ``projections[:, r, :]``, (angles, columns).
+    angles_deg, filter_name, circle, device
+        As :func:`~napari_specktrack.tomo.fbp.iter_slabs`.
+    max_size_px
+        Bin the detector so that the preview has at most this many columns; None = full size.
+    """
+
+    def __init__(self, sinogram, angles_deg, *, filter_name: str = DEFAULT_FILTER,
+                 circle: bool = True, device: str = "cpu",
+                 max_size_px: int | None = PREVIEW_MAX_PX) -> None:
+        a, n = checks.check_stack(sinogram, ndim=2, name="sinogram")
+        sino = np.asarray(sinogram, dtype=np.float32)
+        checks.check_finite(sino, what="sinogram")
+        self.setup = setup((a, 1, n), angles_deg, (n - 1) / 2.0, filter_name=filter_name,
+                           circle=circle, device=device)
+        if max_size_px is not None and int(max_size_px) < checks.MIN_COLUMNS:
+            raise checks.InputError(f"max_size_px {max_size_px!r} must be ≥ {checks.MIN_COLUMNS}")
+        self.n_columns = n
+        self.bin_px = b = 1 if max_size_px is None else max(1, math.ceil(n / int(max_size_px)))
+        self.size_px = nb = n // b
+        binned = sino[:, : nb * b].reshape(a, nb, b).mean(axis=2)
+        self._filtered = filter_block(binned[:, None, :], self.setup, bin_px=b)
+        self._theta = np.deg2rad(self.setup.angles_deg)
+
+    def binned_center(self, center_px: float) -> float:
+        """A full-detector column as a column of the binned preview detector."""
+        return (float(center_px) - (self.bin_px - 1) / 2.0) / self.bin_px
+
+    def render(self, center_px: float) -> np.ndarray:
+        """The preview slice (size_px, size_px) float32 for the axis at full-detector column
+        ``center_px``; values per full-detector pixel, like the final slice."""
+        c = checks.check_center(center_px, self.n_columns)
+        cb = min(max(self.binned_center(c), 0.0), self.size_px - 1.0)
+        bp = Backprojector(self.size_px, self._theta, cb, circle=self.setup.circle,
+                           device=self.setup.device)
+        return bp.slices(self._filtered)[0].cpu().numpy()
