@@ -81,7 +81,7 @@ class FBPSetup:
 def default_slab_rows(n_columns: int, n_angles: int, memory_bytes: int = SLAB_MEMORY_BYTES) -> int:
     """Rows per slab such that one slab stays within ``memory_bytes`` (1 … MAX_SLAB_ROWS)."""
     n, a = int(n_columns), int(n_angles)
-    per_row = 4 * (n * n + 2 * a * int(1.5 * n) + 3 * a * n)  # slices, tables, FFT (bytes)
+    per_row = 4 * (n * n + 2 * a * int(1.5 * n) + 5 * a * n)  # slices, tables, FFT (bytes)
     return int(min(max(memory_bytes // per_row, 1), MAX_SLAB_ROWS))
 
 
