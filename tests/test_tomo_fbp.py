@@ -9,7 +9,7 @@ import pytest
 from skimage.data import shepp_logan_phantom
 from skimage.transform import iradon, radon, resize
 
-from napari_specktrack.errors import CancelledError, InputError
+from napari_specktrack.errors import CancelledError, DeviceError, InputError
 from napari_specktrack.tomo import (
     FILTERS,
     RowPreview,
@@ -154,7 +154,6 @@ def test_cancel_stops_a_volume_run():
         dict(angles_deg=np.arange(10)),  # wrong count
         dict(rows=(3, 2)),
         dict(filter_name="hamming-ish"),
-        dict(device="tpu"),
         dict(projections=np.zeros((64, 2, 33), dtype=complex)),
     ],
 )
@@ -165,6 +164,11 @@ def test_bad_inputs_raise_before_computing(change):
         kwargs["projections"][5, 1, 7] = np.nan
     with pytest.raises(InputError):
         iter_slabs(**kwargs)  # raises on the call itself, before any slab is computed
+
+
+def test_unknown_device_is_refused_before_computing():
+    with pytest.raises(DeviceError):
+        iter_slabs(np.zeros((64, 2, 33), np.float32), (0, 180), 16.0, device="tpu")
 
 
 def test_preview_full_size_equals_the_slice_and_binned_follows_the_centre(phantom):

@@ -123,21 +123,8 @@ def check_center(center_px, n_columns: int) -> float:
 
 
 def check_device(device) -> str:
-    """A torch device string: "cpu", "cuda" or "cuda:N" (present on this machine)."""
-    import torch
+    """The torch device string to run on ("auto", "cpu", "cuda", "cuda:N", …), checked by
+    :func:`napari_specktrack.devices.resolve_device` (raises ``DeviceError``)."""
+    from ..devices import resolve_device
 
-    name = str(device or "cpu").strip().lower()
-    if name == "auto":
-        return "cuda:0" if torch.cuda.is_available() else "cpu"
-    if name == "cpu":
-        return name
-    if name == "cuda" or (name.startswith("cuda:") and name[5:].isdigit()):
-        if not torch.cuda.is_available():
-            raise InputError(f"device {device!r} was requested but no CUDA GPU is available; "
-                             f"use 'cpu'")
-        index = int(name[5:]) if ":" in name else 0
-        if index >= torch.cuda.device_count():
-            raise InputError(f"device {device!r} does not exist ({torch.cuda.device_count()} "
-                             f"CUDA GPU(s)); use 'cuda:0'")
-        return f"cuda:{index}"
-    raise InputError(f"unknown device {device!r}; use 'cpu', 'cuda' or 'cuda:N'")
+    return resolve_device("cpu" if device is None else device)
