@@ -190,3 +190,19 @@ def test_circle_false_keeps_the_corners(phantom):
     inside = np.hypot(*(np.mgrid[0:N, 0:N] - (N - 1) / 2)) <= (N - 1) / 2
     np.testing.assert_array_equal(square[inside], disk[inside])
     assert np.all(disk[~inside] == 0) and np.any(square[~inside] != 0)
+
+
+def _has_cuda():
+    import torch
+
+    return torch.cuda.is_available()
+
+
+@pytest.mark.skipif(not _has_cuda(), reason="no CUDA GPU")
+def test_cuda_matches_cpu(phantom):
+    _, _, sino = phantom
+    stack = np.repeat(sino.T[:, None, :], 3, axis=1).astype(np.float32)
+    cpu = reconstruct(stack, (0, 180), 62.6)
+    gpu = reconstruct(stack, (0, 180), 62.6, device="cuda")
+    assert np.array_equal(gpu, reconstruct(stack, (0, 180), 62.6, device="cuda"))  # deterministic
+    assert nrmse(gpu, cpu) < 1e-5
