@@ -30,7 +30,6 @@ from ..errors import CancelledError, InputError
 from . import checks
 from .backproject import Backprojector
 from .fbp import filter_block, setup
-from .filters import DEFAULT_FILTER
 
 check_center = checks.check_center  # the manual override, re-exported
 
@@ -40,6 +39,8 @@ _REGISTRATION_STEP = 0.01
 _ENTROPY_BINS = 128
 #: about this many tiles of each refinement slice are reconstructed
 _REFINE_TILES = 48
+#: the filter of the refinement's slices
+REFINE_FILTER = "hann"
 
 
 @dataclass(frozen=True)
@@ -126,12 +127,14 @@ def _entropy(values: np.ndarray, lo: float, hi: float) -> float:
 
 
 def refine_center(projections, angles_deg, guess_px: float, *, rows=None,
-                  search_px: float = 2.0, step_px: float = 0.25,
-                  filter_name: str = DEFAULT_FILTER, device: str = "cpu",
-                  cancel: Callable[[], bool] | None = None) -> tuple[float, np.ndarray, np.ndarray]:
+                  search_px: float = 1.5, step_px: float = 0.25,
+                  filter_name: str = REFINE_FILTER, device: str = "cpu",
+                  cancel: Callable[[], bool] | None = None) -> tuple[float | None, np.ndarray, np.ndarray]:
     """Refine a centre by minimum slice entropy over ``guess_px`` ± ``search_px`` in steps of
     ``step_px`` (columns). ``rows``: the rows to reconstruct (default: 3 spread over the
-    stack). Returns (centre, candidate centres, their entropies)."""
+    stack); ``filter_name``: Hann by default, whose smoother slices keep pixel noise from
+    flattening the entropy. Returns (centre, candidate centres, their entropies); the centre
+    is None when the minimum lies on the edge of the search (no interior minimum)."""
     a, n_rows, n = checks.check_stack(projections)
     chosen = _refine_rows(rows, n_rows)
     s = setup((a, n_rows, n), angles_deg, checks.check_center(guess_px, n),
@@ -142,7 +145,7 @@ def refine_center(projections, angles_deg, guess_px: float, *, rows=None,
     lo_c = max(guess_px - search_px, 0.0)
     hi_c = min(guess_px + search_px, n - 1.0)
     candidates = np.arange(lo_c, hi_c + 1e-9, step_px)
-    radius = min(lo_c, n - 1 - hi_c)  # one pixel set, seen by every candidate
+    radius = 0.8 * min(lo_c, n - 1 - hi_c)  # one pixel set, seen by every candidate
     theta = np.deg2rad(s.angles_deg)
     stride = max(1, round(math.pi * (radius / 32) ** 2 / _REFINE_TILES))
     slices = []
@@ -154,6 +157,9 @@ def refine_center(projections, angles_deg, guess_px: float, *, rows=None,
     lo, hi = np.percentile(slices[len(slices) // 2], [0.5, 99.5])
     pad = 0.25 * (hi - lo)
     metric = np.array([_entropy(v, lo - pad, hi + pad) for v in slices])
+    best = int(np.argmin(metric))
+    if best in (0, len(metric) - 1):
+        return None, candidates, metric
     return _parabola_min(candidates, metric), candidates, metric
 
 
@@ -178,13 +184,15 @@ def _parabola_min(x: np.ndarray, y: np.ndarray) -> float:
 
 
 def find_center(projections, angles_deg, *, rows=None, refine: bool = True,
-                search_px: float = 2.0, filter_name: str = DEFAULT_FILTER,
-                device: str = "cpu", cancel: Callable[[], bool] | None = None) -> CenterFit:
+                search_px: float = 1.5, device: str = "cpu",
+                cancel: Callable[[], bool] | None = None) -> CenterFit:
     """Find the centre of rotation of a stack (angles, rows, columns), in detector columns.
 
     ``rows``: for the registration a half-open (R0, R1) range (default all), for the
     refinement the middle row of it and two more; ``refine=False`` stops after the mirror
-    registration. ``search_px``: the refinement's half-width around the registration.
+    registration. ``search_px``: the refinement's half-width around the registration. When
+    the entropy has no minimum inside the search, the registration is kept
+    (``CenterFit.refined`` False).
     """
     _a, n_rows, n = checks.check_stack(projections)
     r0, r1 = checks.check_rows(rows, n_rows)
@@ -194,5 +202,5 @@ def find_center(projections, angles_deg, *, rows=None, refine: bool = True,
         return CenterFit(reg, reg, False)
     pick = [r0 + round(f * (r1 - 1 - r0)) for f in (0.25, 0.5, 0.75)]
     c, cand, metric = refine_center(projections, angles_deg, reg, rows=pick, search_px=search_px,
-                                    filter_name=filter_name, device=device, cancel=cancel)
-    return CenterFit(c, reg, True, cand, metric)
+                                    device=device, cancel=cancel)
+    return CenterFit(reg if c is None else c, reg, c is not None, cand, metric)
