@@ -206,3 +206,13 @@ def test_cuda_matches_cpu(phantom):
     gpu = reconstruct(stack, (0, 180), 62.6, device="cuda")
     assert np.array_equal(gpu, reconstruct(stack, (0, 180), 62.6, device="cuda"))  # deterministic
     assert nrmse(gpu, cpu) < 1e-5
+
+
+def test_preview_region_is_the_full_resolution_crop(phantom):
+    _, _, sino = phantom
+    small = RowPreview(sino.T, (0, 180), max_size_px=64)
+    crop = small.render_region(62.7, (10, 50, 70, 127))
+    np.testing.assert_allclose(crop, reconstruct_slice(sino.T, (0, 180), 62.7)[10:50, 70:127],
+                               rtol=0, atol=1e-5)
+    with pytest.raises(InputError):
+        small.render_region(62.7, (10, 5, 0, 20))

@@ -64,11 +64,15 @@ class Backprojector:
     tiles_per_call
         Tiles computed by one torch call (default :data:`TILES_PER_CALL`); ``cancel()`` is
         checked before each call.
+    region_px
+        (y0, y1, x0, x1): compute only the tiles that meet this rectangle of the slice (a
+        zoomed preview); the rest of the slice stays 0.
     """
 
     def __init__(self, n_det: int, angles_rad, center_px: float, *, circle: bool = True,
                  device: str = "cpu", tile_px: int | None = None, tile_stride: int = 1,
-                 radius_px: float | None = None, tiles_per_call: int | None = None) -> None:
+                 radius_px: float | None = None, tiles_per_call: int | None = None,
+                 region_px: tuple[int, int, int, int] | None = None) -> None:
         import torch
 
         self.device = torch.device(device)
@@ -83,6 +87,10 @@ class Backprojector:
             self.radius_px = float(radius_px)
         self.n_tiles_side = nt = -(-n // t)
         tiles = self._tiles(nt, t, g, n)[:: max(int(tile_stride), 1)]
+        if region_px is not None:  # only the tiles that meet rows y0:y1, columns x0:x1
+            y0, y1, x0, x1 = region_px
+            tiles = [(ty, tx) for ty, tx in tiles
+                     if ty * t < y1 and ty * t + t > y0 and tx * t < x1 and tx * t + t > x0]
         self.tiles = tiles
         # farthest used pixel from the centre → detector margin that keeps every index valid
         corners = np.array([(ty * t + dy - g, tx * t + dx - g) for ty, tx in tiles

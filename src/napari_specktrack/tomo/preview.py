@@ -4,6 +4,11 @@ The filtered sinogram does not depend on the centre, so :class:`RowPreview` filt
 once and each :meth:`RowPreview.render` only back-projects. For speed the detector is binned
 to at most ``max_size_px`` columns (mean of ``bin_px`` neighbours); the preview is then
 ``bin_px`` times coarser than the final slice, in the same units (per detector pixel).
+:meth:`RowPreview.render_region` reconstructs a rectangle of the slice at full resolution
+instead (its cost scales with the area), to judge the centre to a fraction of a pixel.
+
+Measured (1023-column sinogram, 360 angles, one CPU thread): render at 255 px 0.13 s, at
+511 px 0.46 s; the full 1023-px slice 1.3 s.
 """
 
 from __future__ import annotations
@@ -49,6 +54,8 @@ class RowPreview:
         self.size_px = nb = n // b
         binned = sino[:, : nb * b].reshape(a, nb, b).mean(axis=2)
         self._filtered = filter_block(binned[:, None, :], self.setup, bin_px=b)
+        self._full = self._filtered if b == 1 else None
+        self._sino = sino
         self._theta = np.deg2rad(self.setup.angles_deg)
 
     def binned_center(self, center_px: float) -> float:
@@ -63,3 +70,22 @@ class RowPreview:
         bp = Backprojector(self.size_px, self._theta, cb, circle=self.setup.circle,
                            device=self.setup.device)
         return bp.slices(self._filtered)[0].cpu().numpy()
+
+    def render_region(self, center_px: float, region_px: tuple[int, int, int, int]) -> np.ndarray:
+        """Rows y0:y1, columns x0:x1 of the full-resolution slice (no binning): a zoomed
+        preview whose cost is proportional to its area, to judge the centre to a fraction of a
+        pixel. ``region_px`` = (y0, y1, x0, x1) in slice pixels."""
+        c = checks.check_center(center_px, self.n_columns)
+        n = self.n_columns
+        try:
+            y0, y1, x0, x1 = (int(v) for v in region_px)
+        except (TypeError, ValueError) as exc:
+            raise checks.InputError(f"region_px {region_px!r} must be (y0, y1, x0, x1)") from exc
+        if not (0 <= y0 < y1 <= n and 0 <= x0 < x1 <= n):
+            raise checks.InputError(f"region_px {region_px!r} must lie within the {n} × {n} "
+                                    f"slice (0 ≤ y0 < y1 ≤ {n}, same for x)")
+        if self._full is None:
+            self._full = filter_block(self._sino[:, None, :], self.setup)
+        bp = Backprojector(n, self._theta, c, circle=self.setup.circle, device=self.setup.device,
+                           region_px=(y0, y1, x0, x1))
+        return bp.slices(self._full)[0, y0:y1, x0:x1].cpu().numpy()
