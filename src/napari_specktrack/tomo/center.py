@@ -43,7 +43,7 @@ _REFINE_TILES = 48
 REFINE_FILTER = "hann"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class CenterFit:
     """A found centre of rotation (detector columns, 0-based) and how it was found."""
 
