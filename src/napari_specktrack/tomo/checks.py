@@ -32,8 +32,9 @@ def check_angles(angles_deg, n_projections: int) -> np.ndarray:
     """The projection angles in degrees (float64, one per projection).
 
     ``angles_deg`` is either ``(START, STOP)`` (half-open, evenly spaced, see
-    :func:`projection_angles_deg`) or the angles themselves, evenly spaced. The span
-    (step × count) must be 180° or 360°.
+    :func:`projection_angles_deg`) or the angles themselves, evenly spaced, covering 180° or
+    360° either half-open (step × count = span) or with both ends (step × (count − 1) =
+    span, as many beamline files record them; :func:`angle_weights` then halves the ends).
     """
     try:
         a = np.asarray(angles_deg, dtype=np.float64).reshape(-1)
@@ -55,11 +56,37 @@ def check_angles(angles_deg, n_projections: int) -> np.ndarray:
     if step == 0 or np.abs(np.diff(a) - step).max() > 1e-3 * abs(step):
         raise InputError("angles_deg are not evenly spaced; FBP here needs a constant step "
                          "(give (START, STOP) for evenly spaced angles)")
-    span = abs(step) * n
-    if not any(abs(span - s) <= 1e-4 * s for s in SPANS_DEG):
-        raise InputError(f"the {n} angles span {span:g}° (step × count, STOP excluded); FBP "
-                         f"needs 180° or 360° (e.g. --angles-deg 0 180 for 0, …, 180°−step)")
+    if _span(a) is None:
+        raise InputError(f"the {n} angles from {a[0]:g}° in steps of {step:g}° span "
+                         f"{abs(step) * n:g}° (STOP excluded); FBP needs 180° or 360° "
+                         f"(e.g. --angles-deg 0 180 for 0, …, 180°−step)")
     return a
+
+
+def _span(angles: np.ndarray) -> tuple[float, bool] | None:
+    """(span in degrees, both ends included?) of evenly spaced angles, or None if neither
+    half-open nor closed they cover 180° or 360°."""
+    n, step = angles.size, abs(angles[1] - angles[0])
+    for span in SPANS_DEG:
+        if abs(step * n - span) <= 1e-4 * span:
+            return span, False
+        if abs(step * (n - 1) - span) <= 1e-4 * span:
+            return span, True
+    return None
+
+
+def angle_weights(angles_deg: np.ndarray) -> np.ndarray:
+    """FBP weight of each projection (radians): the angular step / 2 (the ramp filter is
+    2|f|) divided by the number of times the span covers each line (1 for 180°, 2 for 360°);
+    the two end projections count half when both ends are included (trapezoid rule). For
+    half-open angles this is π / (2·n_angles), as skimage's iradon."""
+    span, closed = _span(angles_deg)
+    n = angles_deg.size
+    step_rad = np.deg2rad(span) / (n - 1 if closed else n)
+    w = np.full(n, step_rad / 2.0 / (span / 180.0))
+    if closed:
+        w[[0, -1]] *= 0.5
+    return w
 
 
 def check_stack(projections, *, ndim: int = 3, name: str = "projections") -> tuple[int, ...]:

@@ -5,7 +5,9 @@ follows them):
 
 - **Projections** are (angles, rows, columns); row r of every projection forms the sinogram
   of slice r. **Angles** are evenly spaced from START (included) to STOP (excluded) degrees
-  and span 180° or 360°; 360 projections over ``(0, 180)`` are 0, 0.5, …, 179.5°.
+  and span 180° or 360°; 360 projections over ``(0, 180)`` are 0, 0.5, …, 179.5°. An
+  explicit list of evenly spaced angles that includes both ends (0, 0.5, …, 180°, as
+  beamline files often record) is accepted too, with the ends weighted by half.
 - **Centre of rotation** ``center_px``: the detector column (0-based, sub-pixel) the axis
   projects onto.
 - **Slices** are (rows, N, N) float32, N = columns. Pixel (i, j) of a slice sits at
@@ -16,8 +18,8 @@ follows them):
   even N, skimage puts the axis and the image centre at N/2: pass ``center_px = N/2`` and
   expect the slice shifted by half a pixel against iradon's.
 - **Values**: a projection in units U (radians of phase, or −ln T) reconstructs to U per
-  detector pixel of path (FBP scale π / (2·n_angles), as iradon). :mod:`.units` turns radians
-  per pixel into δ.
+  detector pixel of path (FBP scale π / (2·n_angles) for half-open angles, as iradon).
+  :mod:`.units` turns radians per pixel into δ.
 - **Field of view**: the disk of radius min(c, N−1−c) pixels about the slice centre (seen by
   every projection); 0 outside unless ``circle=False``.
 
@@ -27,7 +29,6 @@ time and yields each finished slab, so slices can be written as they finish.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
@@ -60,16 +61,15 @@ class FBPSetup:
     slab_rows: int
 
     @property
-    def fbp_scale(self) -> float:
-        """π / (2·n_angles): the angular step weight of the sum over angles (with the 2|f| ramp)."""
-        return math.pi / (2 * self.n_angles)
+    def angle_weights(self) -> np.ndarray:
+        """Weight of each projection in the sum over angles (:func:`checks.angle_weights`)."""
+        return checks.angle_weights(self.angles_deg)
 
     def to_dict(self) -> dict:
         return {
             "center_px": self.center_px,
-            "angles_deg": [float(self.angles_deg[0]),
-                           float(self.angles_deg[0] + (self.angles_deg[1] - self.angles_deg[0])
-                                 * self.n_angles)],
+            "angles_deg": [float(self.angles_deg[0]), float(self.angles_deg[-1])],
+            "angle_step_deg": float(self.angles_deg[1] - self.angles_deg[0]),
             "n_angles": self.n_angles,
             "filter": self.filter_name,
             "rows": list(self.rows),
@@ -107,7 +107,9 @@ def filter_block(block, setup_: FBPSetup, *, bin_px: int = 1):
     import torch
 
     rows = torch.from_numpy(np.ascontiguousarray(block, dtype=np.float32)).to(setup_.device)
-    return filter_rows(rows, setup_.filter_name, scale=setup_.fbp_scale / bin_px)
+    out = filter_rows(rows, setup_.filter_name, scale=1.0 / bin_px)
+    weights = torch.as_tensor(setup_.angle_weights, dtype=torch.float32, device=out.device)
+    return out.mul_(weights[:, None, None])
 
 
 def iter_slabs(projections, angles_deg, center_px, *, filter_name: str = DEFAULT_FILTER,
