@@ -68,8 +68,7 @@ class FBPSetup:
     def to_dict(self) -> dict:
         return {
             "center_px": self.center_px,
-            "angles_deg": [float(self.angles_deg[0]), float(self.angles_deg[-1])],
-            "angle_step_deg": float(self.angles_deg[1] - self.angles_deg[0]),
+            "angles_deg": [round(float(a), 9) for a in self.angles_deg],  # one per projection
             "n_angles": self.n_angles,
             "filter": self.filter_name,
             "rows": list(self.rows),
