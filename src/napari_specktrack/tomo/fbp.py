@@ -105,7 +105,8 @@ def filter_block(block, setup_: FBPSetup, *, bin_px: int = 1):
     """Filtered, scaled rows (A, S, n) as a float32 torch tensor on the setup's device."""
     import torch
 
-    rows = torch.from_numpy(np.ascontiguousarray(block, dtype=np.float32)).to(setup_.device)
+    # np.require copies a read-only memmap block (torch wants writable memory)
+    rows = torch.from_numpy(np.require(block, np.float32, ["C", "W"])).to(setup_.device)
     out = filter_rows(rows, setup_.filter_name, scale=1.0 / bin_px)
     weights = torch.as_tensor(setup_.angle_weights, dtype=torch.float32, device=out.device)
     return out.mul_(weights[:, None, None])
