@@ -179,3 +179,47 @@ def test_viewer_opens_and_saves_through_the_plugin(make_napari_viewer, tmp_path)
     except Exception as exc:
         assert "overwrite" in str(exc)
     assert (tmp_path / "sample.tif").read_bytes() == before
+
+
+def test_an_nxtomo_file_opens_in_its_roles_and_carries_its_angles(make_napari_viewer, tmp_path,
+                                                                 monkeypatch):
+    """image_key splits darks (→ dark), flats (→ reference) and projections (→ sample); the
+    rotation angles travel with the retrieved phase to the CT dock."""
+    import h5py
+
+    from napari_specktrack.simulate import simulate
+    from napari_specktrack.widgets._workers import NOTHREADS_ENV
+    from napari_specktrack.widgets.reconstruction import ReconstructionWidget
+    from napari_specktrack.widgets.retrieval import METHODS, RetrievalWidget
+
+    monkeypatch.setenv(NOTHREADS_ENV, "1")
+    acq = simulate("rotation", 48, frames=6, seed=2)
+    dark = np.full((2, 48, 48), 0.01, np.float32)
+    flats = np.stack([acq.reference, acq.reference])
+    data = np.concatenate([dark, flats, acq.sample + 0.01])
+    keys = [2, 2, 1, 1] + [0] * 6
+    angles = [0, 0, 0, 0, *np.arange(6) * 30.0]
+    with h5py.File(tmp_path / "scan.nxs", "w") as f:
+        f["entry/instrument/detector/data"] = data
+        f["entry/instrument/detector/image_key"] = keys
+        f["entry/sample/rotation_angle"] = angles
+    viewer = make_napari_viewer()
+    w = AcquisitionWidget(viewer)
+    viewer.window.add_dock_widget(w)
+    w.open_file(tmp_path / "scan.nxs")
+    assert w.role_combos["sample"].value.name == "scan:projections"
+    assert w.role_combos["reference"].value.name == "scan:flats"
+    assert w.role_combos["dark"].value.name == "scan:darks"
+    w.assign_button.native.click()
+    a = session(viewer).assignment
+    np.testing.assert_allclose(a.frames().sample_frame(3), acq.sample[3], atol=1e-5)
+    ret = RetrievalWidget(viewer)
+    ret.method.value = METHODS[0]
+    ret.auto_window.value = False
+    ret.window_px.value, ret.search_px.value = 9, 3
+    ret.scope.value = "all frames"
+    ret.run_button.native.click()
+    assert viewer.layers["phase"].metadata["angles_deg"] == list(np.arange(6) * 30.0)
+    ct = ReconstructionWidget(viewer)
+    ct.projections.value = viewer.layers["phase"]
+    assert (ct.start_deg.value, ct.stop_deg.value) == (0.0, 180.0)

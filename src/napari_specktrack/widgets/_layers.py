@@ -82,11 +82,12 @@ def put_image_layer(viewer: Any, data: np.ndarray, name: str, *, existing: Any =
 
 def show_fields(viewer: Any, arrays: dict[str, np.ndarray], geometry: Geometry,
                 provenance: dict[str, Any], frames: list[int], *, translate: tuple[float, ...],
-                existing: dict[str, Any]) -> dict[str, Any]:
+                existing: dict[str, Any], extra: dict[str, Any] | None = None) -> dict[str, Any]:
     """Show a retrieval's output fields as layers; returns field key → layer.
 
     ``existing`` maps field keys to the layers a previous run made (updated in place, even
-    renamed). The phase is selected and visible.
+    renamed); ``extra`` is added to every layer's metadata (e.g. the projections' rotation
+    angles, for the CT dock). The phase is selected and visible.
     """
     from ..pipeline import OUTPUT_FIELDS
 
@@ -94,7 +95,7 @@ def show_fields(viewer: Any, arrays: dict[str, np.ndarray], geometry: Geometry,
     for f in OUTPUT_FIELDS:
         data = arrays[f.key]
         meta = {"geometry": geometry.to_dict(), "provenance": provenance, "unit": f.unit,
-                "frames": frames, "description": f.description}
+                "frames": frames, "description": f.description, **(extra or {})}
         layers[f.key] = put_image_layer(
             viewer, data, f.layer, existing=existing.get(f.key),
             scale=layer_scale(geometry, data.ndim), translate=translate[-data.ndim:],

@@ -222,12 +222,16 @@ class AcquisitionWidget(Container):
         self.open_file(self.file.value, role=self.file_role.value, dataset=self.dataset.value)
 
     def open_file(self, path: str | Path, role: str = "sample", dataset: str | None = None) -> Any:
-        """Open a TIFF/HDF5 file as an Image layer and select it for ``role``."""
+        """Open a TIFF/HDF5 file as an Image layer and select it for ``role``; an NXtomo file
+        (with no dataset chosen) opens as its projections, flats and darks in their roles."""
         from .._reader import read_file
+        from ..nexus import is_nxtomo
 
         try:
             if not path or not Path(path).is_file():
                 raise _user_error(f"choose an existing TIFF or HDF5 file first (got {str(path)!r})")
+            if dataset is None and is_nxtomo(path):
+                return self.open_nxtomo(path)
             data, kwargs, _ = read_file(path, dataset=dataset)
         except SpecktrackError as exc:
             notify_error(f"open file: {exc}")
@@ -235,6 +239,27 @@ class AcquisitionWidget(Container):
         layer = self._viewer.add_image(data, **kwargs)
         self.role_combos[role].value = layer
         return layer
+
+    def open_nxtomo(self, path: str | Path) -> Any:
+        """An NXtomo file split by image_key: projections → sample (with their rotation angles
+        in ``metadata["angles_deg"]``, which the CT dock reads), flats → reference (the
+        membrane-only frames of a speckle scan), darks → dark. Returns the projections layer."""
+        from ..nexus import read_nxtomo
+
+        scan = read_nxtomo(path)
+        stem = Path(path).stem
+        meta = {"source_path": str(path), "dataset": scan.source["dataset"], "nxtomo": True}
+        if scan.angles_deg is not None:
+            meta["angles_deg"] = [float(a) for a in scan.angles_deg]
+        parts = (("sample", scan.projections, "projections"), ("reference", scan.flats, "flats"),
+                 ("dark", scan.darks, "darks"))
+        layers = {}
+        for role, data, what in parts:
+            if data is not None:
+                layers[role] = self._viewer.add_image(data, name=f"{stem}:{what}",
+                                                      metadata={**meta, "image_key": what})
+                self.role_combos[role].value = layers[role]
+        return layers["sample"]
 
     # --- assignment ------------------------------------------------------------------------
     def assign(self, _value: Any = None) -> bool:

@@ -99,8 +99,13 @@ class ReconstructionWidget(DockBase):
         self._preview = None
         if layer is None:
             return
-        _angles, rows, cols = layer.data.shape
+        n_angles, rows, cols = layer.data.shape
         self.center_px.value = (cols - 1) / 2.0
+        recorded = (layer.metadata or {}).get("angles_deg")  # NXtomo rotation angles, carried on
+        if recorded is not None and len(recorded) == n_angles and n_angles > 1:
+            step = (recorded[-1] - recorded[0]) / (n_angles - 1)
+            self.start_deg.value = float(recorded[0])
+            self.stop_deg.value = float(recorded[0] + step * n_angles)
         self.preview_row.max = self.first_row.max = self.last_row.max = rows - 1
         self.preview_row.value = rows // 2
         self.last_row.value = rows - 1

@@ -159,7 +159,8 @@ class RetrievalWidget(DockBase):
             arrays = {f.key: result.field(f.key)[0] if one else result.field(f.key)
                       for f in OUTPUT_FIELDS}
             self._layers = show_fields(viewer, arrays, geometry, result.provenance, indices,
-                                       translate=translate, existing=self._layers)
+                                       translate=translate, existing=self._layers,
+                                       extra=_angles_of(a.sample, indices))
             what = f"{len(indices)} frames" if len(indices) > 1 else f"frame {indices[0]}"
             p = result.params
             self.status.value = (f"{self.method.value}: {what} done (window {p.window_px} px, "
@@ -215,3 +216,11 @@ class RetrievalWidget(DockBase):
         if self._pending:
             self._pending = False
             self._timer.start()
+
+
+def _angles_of(layer: Any, indices: list[int]) -> dict[str, Any]:
+    """The rotation angles of these sample frames (an NXtomo scan's), for the CT dock."""
+    angles = (getattr(layer, "metadata", None) or {}).get("angles_deg")
+    if angles is None or len(indices) < 2 or max(indices) >= len(angles):
+        return {}
+    return {"angles_deg": [angles[i] for i in indices]}
