@@ -58,8 +58,10 @@ def _indices(frames: Frames, indices: Sequence[int] | None) -> list[int]:
     return out
 
 
-def _load_model(spec: GeneratorSpec, model: Any = None) -> tuple[Any, dict, str]:
-    """(module, metadata, device) for ``spec``; the weights are checked when loaded."""
+def _load_model(spec: GeneratorSpec, model: Any = None,
+                shape_yx: tuple[int, int] | None = None) -> tuple[Any, dict, str]:
+    """(module, metadata, device) for ``spec``; the weights are checked when loaded, and the
+    frames (``shape_yx``, pixels) against what the network can take."""
     from ..devices import resolve_device
 
     device = resolve_device(spec.device)
@@ -67,6 +69,13 @@ def _load_model(spec: GeneratorSpec, model: Any = None) -> tuple[Any, dict, str]
         from ..learn.inference import load_generator
 
         model = load_generator(spec.weights, device)
+    if shape_yx is not None:
+        n_down = int(model[1].get("config", {}).get("n_downsampling", 0))
+        multiple = 2 ** n_down
+        if min(shape_yx) <= multiple:
+            raise InputError(f"the frames ({shape_yx[0]}×{shape_yx[1]} px) are too small for this "
+                             f"generator: it halves them {n_down} times and needs more than "
+                             f"{multiple} px a side; use larger frames or a measured in-line image")
     return model[0], model[1], device
 
 
@@ -150,7 +159,8 @@ def prepare(frames: Frames, geometry: Geometry, params: RetrievalParams, *,
         if not background.any():
             raise InputError("the background mask is empty; mark some pixels of empty beam")
     params, suggestion = _resolve_window(frames, params, first)
-    loaded = _load_model(params.inline, model) if params.inline_kind == "generated" else None
+    loaded = (_load_model(params.inline, model, frames.shape_yx)
+              if params.inline_kind == "generated" else None)
     reference, hot = frames.reference_image(), 0
     if params.hot_pixel_threshold is not None:
         reference, hot = remove_hot_pixels(reference, params.hot_pixel_threshold)
@@ -189,11 +199,52 @@ def inpaint_warning(fraction: float, tag: str) -> str | None:
     return None
 
 
+def tracking_bands(shape_yx: tuple[int, int], window_px: int, search_px: int) -> int:
+    """About how many bands of rows tracking one frame takes: the default ``band_rows`` of
+    :func:`~napari_specktrack.retrieval.tracking.track` (a band's products under ~40 MB)."""
+    ny, nx = shape_yx
+    shifts = (2 * int(search_px) + 1) ** 2
+    rows = max(8, int(40e6 / (4 * 3 * shifts * (nx + 2 * (int(window_px) // 2)))))
+    return max(1, -(-ny // rows))
+
+
+class _Ticker:
+    """Progress that only rises; :meth:`band` makes the ``cancel`` hook of one frame's tracking
+    (checked once per band of rows) move progress from ``start`` towards ``stop`` band by band."""
+
+    def __init__(self, progress: Progress, total: int, bands: int | None) -> None:
+        self.progress, self.total, self.bands, self.done = progress, total, bands, -1
+
+    def report(self, done: int, total: int | None = None) -> None:
+        if self.progress is not None and done > self.done:
+            self.done = done
+            self.progress(done, self.total)
+
+    def band(self, start: int, stop: int, cancel: Cancel) -> Cancel:
+        if self.bands is None or self.progress is None:
+            return cancel
+        calls = [0]
+
+        def tick() -> bool:
+            # stops short of ``stop``: the number of bands is an estimate, the frame's end is not
+            self.report(min(stop - 1, start + (stop - start) * calls[0] // (self.bands + 1)))
+            calls[0] += 1
+            return bool(cancel is not None and cancel())
+
+        return tick
+
+
 def _frame_loop(plan: Plan, idx: list[int], progress: Progress, cancel: Cancel,
-                cache: Mapping[int, np.ndarray]) -> tuple[dict[str, list], list[np.ndarray], list[str], int]:
+                cache: Mapping[int, np.ndarray], band_progress: bool = False
+                ) -> tuple[dict[str, list], list[np.ndarray], list[str], int]:
     generating = plan.params.inline_kind == "generated"
     step = plan.params.inline.batch_size if generating else 1
     total = len(idx) * UNITS_PER_FRAME
+    p = plan.params
+    bands = tracking_bands(plan.frames.shape_yx, p.window_px, p.search_px) if band_progress else None
+    ticker = _Ticker(progress, total, bands)
+    if band_progress:
+        ticker.report(0)  # a bar from the start, not after the first frame
     out: dict[str, list] = {}
     generated: list[np.ndarray] = []
     warnings: list[str] = []
@@ -208,8 +259,7 @@ def _frame_loop(plan: Plan, idx: list[int], progress: Progress, cancel: Cancel,
             base = c * UNITS_PER_FRAME
 
             def sub(done: int, n: int, base: int = base, k: int = len(chunk)) -> None:
-                if progress is not None:
-                    progress(base + int(k * UNITS_PER_FRAME / 2 * done / max(n, 1)), total)
+                ticker.report(base + int(k * UNITS_PER_FRAME / 2 * done / max(n, 1)))
 
             todo = [k for k, i in enumerate(chunk) if i not in cache]
             made = iter(plan.generate([chunk[k] for k in todo], [checked[k][0] for k in todo],
@@ -217,7 +267,9 @@ def _frame_loop(plan: Plan, idx: list[int], progress: Progress, cancel: Cancel,
             inlines = [cache[i] if i in cache else next(made) for i in chunk]
             generated += inlines
         for k, (i, (sample, _)) in enumerate(zip(chunk, checked)):
-            arrays, n_hot = plan.process(sample, inlines[k], cancel)
+            stop = (c + k + 1) * UNITS_PER_FRAME
+            hook = ticker.band(max(ticker.done, stop - UNITS_PER_FRAME), stop, cancel)
+            arrays, n_hot = plan.process(sample, inlines[k], hook)
             hot += n_hot
             tag = f"frame {i}" if plan.frames.is_stack else "the frame"
             msg = inpaint_warning(1.0 - float(np.mean(arrays["valid"])), tag)
@@ -225,8 +277,7 @@ def _frame_loop(plan: Plan, idx: list[int], progress: Progress, cancel: Cancel,
                 warnings.append(msg)
             for key, value in arrays.items():
                 out.setdefault(key, []).append(value)
-            if progress is not None:
-                progress((c + k + 1) * UNITS_PER_FRAME, total)
+            ticker.report(stop)
     return out, generated, warnings, hot
 
 
@@ -234,7 +285,8 @@ def retrieve(frames: Frames, geometry: Geometry, params: RetrievalParams, *,
              indices: Sequence[int] | None = None, background: np.ndarray | None = None,
              inputs: Mapping[str, Any] | None = None, progress: Progress = None,
              cancel: Cancel = None, model: Any = None,
-             inline_cache: Mapping[int, np.ndarray] | None = None) -> RunResult:
+             inline_cache: Mapping[int, np.ndarray] | None = None,
+             band_progress: bool = False) -> RunResult:
     """Retrieve phase, transmission, dark-field, displacement and quality (see module docstring).
 
     ``indices`` picks frames of a stack (default all); ``inputs`` describes where the images
@@ -242,13 +294,17 @@ def retrieve(frames: Frames, geometry: Geometry, params: RetrievalParams, *,
     ``layer_input`` by role; default: the array shapes). ``inline_cache`` holds in-line images
     the same generator spec already made, by frame index (the network is not run again for
     them). A single (y, x) sample gives (y, x) arrays, a stack (k, y, x) for the k frames asked.
+    ``band_progress`` also reports progress from the start and between the bands of rows a
+    frame is tracked in (estimated by :func:`tracking_bands`), so a large frame shows that it
+    is working (the command line's bar); otherwise progress comes once per frame.
     """
     from ..retrieval.methods import Retrieval
 
     t0 = time.perf_counter()
     idx = _indices(frames, indices)
     plan = prepare(frames, geometry, params, background=background, model=model, first=idx[0])
-    out, generated, warnings, hot = _frame_loop(plan, idx, progress, cancel, inline_cache or {})
+    out, generated, warnings, hot = _frame_loop(plan, idx, progress, cancel, inline_cache or {},
+                                                band_progress)
     stacked = frames.is_stack
     arrays = {k: (np.stack(v) if stacked else v[0]) for k, v in out.items()}
     fractions = [round(1.0 - float(np.mean(v)), 4) for v in out["valid"]]
@@ -300,7 +356,7 @@ def generate(frames: Frames, spec: GeneratorSpec, *, geometry: Geometry | None =
     spec = spec.validate()
     idx = _indices(frames, indices)
     frames.validate()
-    module, meta, device = _load_model(spec, model)
+    module, meta, device = _load_model(spec, model, frames.shape_yx)
     step = spec.batch_size
     total = len(idx) * UNITS_PER_FRAME
     plan = Plan(frames, geometry or Geometry(), RetrievalParams.for_inline(spec), np.empty(0),
