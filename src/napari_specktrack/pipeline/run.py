@@ -124,11 +124,23 @@ def _resolve_window(frames: Frames, params: RetrievalParams, first: int
     if params.window_px is None or params.search_px is None:
         from ..retrieval.tracking import suggest_parameters
 
-        suggestion = suggest_parameters(frames.reference_image(), frames.sample_frame(first))
+        ny, nx = frames.shape_yx
+        try:
+            suggestion = suggest_parameters(frames.reference_image(), frames.sample_frame(first))
+        except InputError as exc:  # its message is about its own trial parameters, not the user's
+            raise InputError(f"no tracking window could be suggested for the frames ({ny}×{nx} "
+                             f"px): {exc}; give window_px and search_px (--window-px, "
+                             f"--search-px) that fit, e.g. 9 and 3 (15 px)") from exc
         params = params.with_window(params.window_px or suggestion["window_px"],
                                     params.search_px or suggestion["search_px"])
     w, s = params.window_px, params.search_px
     ny, nx = frames.shape_yx
+    if suggestion is not None and (s < 1 or w < 3 or min(ny, nx) < w + 2 * s):
+        # the suggestion is the run's, not the user's: say so, and what would fit
+        raise InputError(f"the frames ({ny}×{nx} px) are too small for the suggested tracking "
+                         f"window ({w} px, search ±{s} px); give window_px and search_px "
+                         f"(--window-px, --search-px) with window + 2 × search ≤ {min(ny, nx)} "
+                         f"px, e.g. 9 and 3 (15 px), or use larger frames")
     if min(ny, nx) < w + 2 * s:
         raise InputError(f"the frames ({ny}×{nx} px) are smaller than window + 2 × search "
                          f"({w} + 2 × {s} px); use a smaller window_px/search_px or larger frames")
