@@ -37,16 +37,18 @@ def _cuda() -> bool:
 
 # --- frames the tracking cannot take ----------------------------------------------------------
 @pytest.mark.parametrize("case, fragment", [
-    ("small", "smaller than window + 2 × search"),
+    ("small", "the frames (20×20 px) are"),
     ("tiny", "only 8×8 px"),
     ("rgb", "a colour (RGB/RGBA) image"),
     ("thin", None),
+    ("thin16", None),
     ("1-d", "holds no image (shape (96,))"),
 ])
 def test_frames_of_the_wrong_size_or_kind(acq, tmp_path, capsys, case, fragment):
     ref, smp = read_tiff(acq / "reference.tif"), read_tiff(acq / "sample.tif")
     cut = {"small": lambda a: a[:20, :20], "tiny": lambda a: a[:8, :8],
            "rgb": lambda a: np.stack([a] * 3, axis=-1), "thin": lambda a: a[:24],
+           "thin16": lambda a: a[:16],
            "1-d": lambda a: a[0]}[case]
     r = write_tif(tmp_path / "r.tif", cut(ref))
     s = write_tif(tmp_path / "s.tif", cut(smp))
@@ -54,6 +56,8 @@ def test_frames_of_the_wrong_size_or_kind(acq, tmp_path, capsys, case, fragment)
                   rc=None if fragment is None else 2)
     if fragment is not None:
         assert fragment in error_line(err)
+    elif ": error: " in err:  # the run's own suggestion is never blamed on the user
+        assert "--window-px" in error_line(err) and "got -" not in err
 
 
 # --- generator weight files -------------------------------------------------------------------
