@@ -281,9 +281,7 @@ def test_cli_retrieval_numbers_out_of_range(acq, tmp_path, capsys, argv, fragmen
     (["simulate", "--size", "64", "--oversample", "0"], "oversample must be an integer 1–8"),
     (["simulate", "--size", "64", "--psf-sigma-px", "nan"], "detector_psf_sigma_px"),
     (["simulate", "--size", "64", "--pairs", "0"], "number of pairs must be ≥ 1"),
-    pytest.param(["simulate", "--size", "64", "--pairs", "-1"], "number of pairs must be ≥ 1",
-                 marks=pytest.mark.xfail(strict=True, reason="simulate/pairs.py allocates before "
-                                                             "checking n_pairs (raw ValueError)")),
+    (["simulate", "--size", "64", "--pairs", "-1"], "number of pairs must be ≥ 1"),
 ])
 def test_cli_simulation_numbers_out_of_range(tmp_path, capsys, argv, fragment):
     err = run_cli(capsys, [*argv, "--out", tmp_path / "s"])
