@@ -8,13 +8,7 @@ import re
 
 import numpy as np
 import pytest
-from _safety_support import (
-    acquisition,
-    corrupt_first_ifd,
-    geometry_file,
-    run_cli,
-    write_tif,
-)
+from _safety_support import acquisition, corrupt_first_ifd, geometry_file, run_cli, write_tif
 
 from napari_specktrack import _reader
 from napari_specktrack.errors import SpecktrackError

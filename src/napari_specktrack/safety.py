@@ -249,7 +249,8 @@ class OutputSet:
             raise OutputError(f"{self.flag} {self.target} already holds a result ({_shown(existing)});"
                               f" choose a new {self.flag}{hint}, or pass --overwrite to replace it "
                               f"whole")
-        foreign = [n for n in existing if self.known is not None and n not in self.known]
+        foreign = [n for n in existing if self.known is not None and n not in self.known
+                   and not n.startswith(".")]  # hidden files (.DS_Store) go with the old set
         if self.is_folder and foreign:
             raise OutputError(f"{self.flag} {self.target} holds files that are not part of a result "
                               f"({_shown(foreign)}); replacing it would delete them — move them "
