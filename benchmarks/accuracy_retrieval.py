@@ -57,7 +57,7 @@ def main() -> None:
                     ring, interior, core = acq.regions()
                     c = conventional(acq.sample, acq.reference, acq.geometry, window_px=w, search_px=6)
                     d = double_exposure(acq.sample, acq.reference, acq.inline, acq.geometry,
-                                        window_px=w, search_px=6)
+                                        window_px=w, search_px=6, fuse_inline=False)
                     rows.append((measure(acq, c, core, ring, interior),
                                  measure(acq, d, core, ring, interior)))
                 r = np.array(rows)  # (seed, method, metric)

@@ -73,8 +73,10 @@ def main() -> None:
             ring, interior, core = acq.regions()
             errs = {}
             for name, res in (
-                ("true", double_exposure(acq.sample, acq.reference, acq.inline, acq.geometry)),
-                ("gen", double_exposure(acq.sample, acq.reference, gen, acq.geometry)),
+                ("true", double_exposure(acq.sample, acq.reference, acq.inline, acq.geometry,
+                                         fuse_inline=False)),
+                ("gen", double_exposure(acq.sample, acq.reference, gen, acq.geometry,
+                                        fuse_inline=False)),
                 ("conv", conventional(acq.sample, acq.reference, acq.geometry)),
             ):
                 e = res.phase_rad - acq.truth_phase

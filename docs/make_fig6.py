@@ -4,16 +4,17 @@ A line across the largest sphere of the simulated spheres phantom (POM spheres i
 15 keV) is profiled in the phase retrieved by
 
 - conventional single-shot speckle tracking,
-- double exposure with the *true* (simulated) in-line image,
-- double exposure with the in-line image *generated* by the network (learned),
+- double exposure with the *true* (simulated) in-line image, the paper's plain method and
+  with the in-line image's own phase fused in (the default here, docs/fusion.md),
+- the same two with the in-line image *generated* by the network (learned),
 
 and compared with the theoretical phase of the known phantom (and the simulator's truth). Each
 curve is offset-aligned to the theory (a retrieved phase is defined up to a constant); the
 legend gives the RMSE against theory, and the fitted radius of the crossed sphere against its
 nominal radius is printed and saved as JSON next to the figure.
 
-Steps whose modules are missing (``retrieval.methods``, ``learn.inference``) or fail (e.g. no
-pretrained generator) are skipped with a message; the figure then shows what could be computed.
+Steps that fail (e.g. no pretrained generator) are skipped with a message; the figure then
+shows what could be computed.
 
     python docs/make_fig6.py [--size 384] [--seed 0] [--generator pretrained|PATH]
                              [--out docs/images/fig6_profiles.png]
@@ -37,34 +38,31 @@ HERE = Path(__file__).resolve().parent
 
 
 def _retrievals(acq, generator: str) -> tuple[dict[str, np.ndarray], list[str]]:
-    """Phase images by every method available here; the list says what was skipped and why."""
+    """Phase images by every method (one pipeline call each); the list says what failed and why.
+
+    Window and search range are suggested from the speckle (as the CLI and the docks do by
+    default); "fused" is the default double-exposure method (the in-line image's own phase
+    fused in, beyond the paper: docs/fusion.md), "plain" the paper's."""
+    from napari_specktrack.pipeline import Frames, GeneratorSpec, RetrievalParams, retrieve
+
+    spec = GeneratorSpec(generator, device="cpu")
+    steps = [("conventional", None, False),
+             ("double exposure, plain (true in-line)", "measured", False),
+             ("double exposure, fused (true in-line)", "measured", True),
+             ("learned, plain", spec, False),
+             ("learned, fused", spec, True)]
     phases: dict[str, np.ndarray] = {}
     skipped: list[str] = []
-    try:
-        from napari_specktrack.retrieval import methods
-    except ImportError as exc:
-        return phases, [f"conventional, double exposure and learned: no retrieval module ({exc})"]
-    steps = [("conventional", lambda: methods.conventional(acq.sample, acq.reference, acq.geometry)),
-             ("double exposure (true in-line)",
-              lambda: methods.double_exposure(acq.sample, acq.reference, acq.inline, acq.geometry))]
-    for name, step in steps:
+    frames = Frames(acq.sample, acq.reference, inline=acq.inline)
+    for name, inline, fuse in steps:
         t0 = time.perf_counter()
         try:
-            phases[name] = np.asarray(step().phase_rad, dtype=np.float64)
+            params = RetrievalParams.for_inline(inline, fuse_inline=fuse, fusion_material="POM")
+            phases[name] = np.asarray(retrieve(frames, acq.geometry, params).retrieval.phase_rad,
+                                      dtype=np.float64)
             print(f"{name}: {time.perf_counter() - t0:.1f} s")
         except Exception as exc:  # report and go on: the figure shows what exists
             skipped.append(f"{name}: {type(exc).__name__}: {exc}")
-    try:
-        from napari_specktrack.learn.inference import generate_inline
-
-        t0 = time.perf_counter()
-        inline = generate_inline(acq.sample, acq.reference, generator, device="cpu")
-        phases["double exposure (learned in-line)"] = np.asarray(
-            methods.double_exposure(acq.sample, acq.reference, inline, acq.geometry).phase_rad,
-            dtype=np.float64)
-        print(f"learned: {time.perf_counter() - t0:.1f} s")
-    except Exception as exc:
-        skipped.append(f"learned in-line: {type(exc).__name__}: {exc}")
     return phases, skipped
 
 

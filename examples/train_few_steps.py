@@ -27,7 +27,7 @@ def main(argv: list[str] | None = None) -> Path:
     pairs = write_simulated_pairs(args.out / "pairs", args.pairs, args.size, phantoms=["spheres"])
     config = TrainConfig(preset="lite", epochs=1, crop_yx_px=(args.size // 2, args.size // 2),
                          max_steps=args.steps, checkpoint_every_steps=args.steps)
-    summary = train(pairs, args.out / "run", config)
+    summary = train(pairs, args.out / "run", config, register=False)  # not in the model list
     weights = summary["generator"]
     acq = simulate("spheres", args.size, seed=99)
     inline = generate(Frames(acq.sample, acq.reference), GeneratorSpec(str(weights), device="cpu")).inline

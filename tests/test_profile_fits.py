@@ -175,7 +175,7 @@ def test_retrieved_phase_measured_accuracy(acquisition):
 
     acq = acquisition
     phase = double_exposure(acq.sample, acq.reference, acq.inline, acq.geometry, window_px=11,
-                            search_px=5).phase_rad
+                            search_px=5, fuse_inline=False).phase_rad
     p0, p1, truth = _isolated_sphere_line(acq.phantom, 256)
     result = pr.ProfileSet([(p0, p1)], {"retrieved": phase}, G, theory=_theory(acq.phantom, 1),
                            fit_contrast=True).compute()

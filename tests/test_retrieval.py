@@ -14,8 +14,9 @@ from napari_specktrack.errors import CancelledError, InputError
 from napari_specktrack.retrieval import conventional, double_exposure
 from napari_specktrack.simulate import simulate
 
-#: the parameters the figures below were measured with (the API default suggests them instead)
-P = {"window_px": 11, "search_px": 5}
+#: the parameters the figures below were measured with (the API default suggests the window
+#: and fuses the in-line phase; tests/test_fusion.py measures the fused method)
+P = {"window_px": 11, "search_px": 5, "fuse_inline": False}  # the paper's plain method
 
 
 def regions(acq):

@@ -148,6 +148,22 @@ def test_api_bad_weight_files(weights, case):
         load_generator(weights[case], "cpu")
 
 
+def test_a_safetensors_header_length_starting_with_0x80_is_no_pickle(tmp_path):
+    """The 8-byte header length of a safetensors file can begin with any byte, 0x80 too (the
+    first byte of a legacy torch pickle): the file is still read as safetensors."""
+    from safetensors.torch import load_file, save_file
+
+    from napari_specktrack.learn.inference import PRETRAINED, load_generator
+
+    state, path = load_file(str(PRETRAINED)), tmp_path / "g.safetensors"
+    for pad in range(256):
+        save_file(state, str(path), metadata={"pad": "x" * pad})
+        if path.read_bytes()[0] == 0x80:
+            break
+    assert path.read_bytes()[0] == 0x80
+    assert load_generator(path, "cpu")[1]["preset"] == "lite"
+
+
 def test_safetensors_are_read_by_content_whatever_the_name(tmp_path):
     import shutil
 

@@ -66,15 +66,27 @@ def test_mismatched_shapes_notify_and_change_nothing(viewer_and_widget):
     assert "NaN" in _errors_since(0)[-1]
 
 
-def test_renaming_keeps_and_removing_clears_the_assignment(viewer_and_widget):
+def test_renaming_keeps_and_removing_clears_the_assignment(viewer_and_widget, qtbot):
+    from napari.utils.notifications import notification_manager
+
     viewer, w = viewer_and_widget
     w.assign_button.native.click()
     viewer.layers["sample"].name = "my sample"
     assert w.role_combos["sample"].value is viewer.layers["my sample"]
     assert session(viewer).assignment.sample.name == "my sample"
+    n = len(notification_manager.records)
     viewer.layers.remove("my sample")
     assert session(viewer).assignment is None
     assert w.status.value == "no roles assigned"
+    qtbot.waitUntil(lambda: any("was removed" in str(r.message)
+                                for r in notification_manager.records[n:]), timeout=2000)
+    viewer.add_image(viewer.layers["reference"].data.copy(), name="sample")  # pre-selected again
+    w.assign_button.native.click()
+    assert session(viewer).assignment is not None
+    n = len(notification_manager.records)
+    viewer.layers.clear()  # what closing the viewer does: no notification about it
+    qtbot.wait(50)
+    assert not any("was removed" in str(r.message) for r in notification_manager.records[n:])
 
 
 def test_geometry_json_round_trip(viewer_and_widget, tmp_path):

@@ -256,3 +256,39 @@ def test_devices_offered_are_the_ones_present(make_napari_viewer):
 
     w = GeneratorWidget(make_napari_viewer())
     assert list(w.device.choices) == ["auto", *available_devices()]
+
+
+def test_all_frames_into_a_zarr_store_through_the_batch_path(make_napari_viewer, monkeypatch,
+                                                              tmp_path):
+    from napari_specktrack._reader import read_file
+    from napari_specktrack.cli import main
+
+    monkeypatch.setenv(NOTHREADS_ENV, "1")
+    sim = tmp_path / "sim"
+    assert main(["simulate", "--phantom", "foaming", "--size", "48", "--frames", "3", "--out",
+                 str(sim)]) == 0
+    viewer = make_napari_viewer()
+    for name in ("reference", "sample", "inline"):
+        data, kwargs, _ = read_file(sim / f"{name}.tif")
+        viewer.add_image(data, **{**kwargs, "name": "in-line" if name == "inline" else name})
+    _, _, ret_w = docked(viewer)
+    ret_w.auto_window.value = False
+    ret_w.window_px.value, ret_w.search_px.value = 9, 3
+    ret_w.method.value = METHODS[1]
+    ret_w.to_zarr.value = True
+    ret_w.store.value = str(tmp_path / "out.zarr")
+    assert ret_w.run() is False and "all frames" in ret_w.status.value  # scope first
+    ret_w.scope.value = "all frames"
+    ret_w.run_button.native.click()
+    assert ret_w.runner.last_outcome.ok, ret_w.status.value
+    phase = viewer.layers["phase"]
+    assert type(phase.data).__module__.startswith("dask") and phase.data.shape == (3, 48, 48)
+    assert main(["batch", "--reference", str(sim / "reference.tif"), "--sample",
+                 str(sim / "sample.tif"), "--inline", str(sim / "inline.tif"), "--workers", "0",
+                 "--window-px", "9", "--search-px", "3", "--out", str(tmp_path / "cli.zarr")]) == 0
+    import zarr
+
+    cli = zarr.open_group(str(tmp_path / "cli.zarr"))["phase"][:]
+    np.testing.assert_array_equal(np.asarray(phase.data), cli)
+    ret_w.run_button.native.click()  # the same settings again: resumed, nothing recomputed
+    assert "0 frames written" in ret_w.status.value and "3 already there" in ret_w.status.value

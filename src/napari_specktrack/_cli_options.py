@@ -77,6 +77,15 @@ def add_retrieval_options(parser: argparse.ArgumentParser) -> None:
                              "network runs on --generator-device")
     parser.add_argument("--generator-device", default="auto",
                         help="device of the network (default auto: a GPU if present)")
+    parser.add_argument("--fuse-inline", action=argparse.BooleanOptionalAction, default=True,
+                        help="double exposure: fuse the tracked phase with the in-line image's own "
+                             "phase (default; beyond the paper, docs/fusion.md); --no-fuse-inline "
+                             "gives the paper's plain method")
+    parser.add_argument("--fusion-material",
+                        help="material of a one-material sample (e.g. POM) for the fusion's "
+                             "absorption model (default: a pure phase object)")
+    parser.add_argument("--psf-sigma-px", type=float, default=2.0,
+                        help="detector PSF σ in detector pixels, for the fusion (default 2.0)")
     add_generator_options(parser)
 
 
@@ -90,7 +99,9 @@ def retrieval_params(args: argparse.Namespace) -> RetrievalParams:
     threshold = args.hot_pixel_threshold or None
     return RetrievalParams(method=method, inline=inline, window_px=args.window_px,
                            search_px=args.search_px, integration=args.integration,
-                           device=args.device, hot_pixel_threshold=threshold).validate()
+                           device=args.device, hot_pixel_threshold=threshold,
+                           fuse_inline=args.fuse_inline, fusion_material=args.fusion_material,
+                           detector_psf_sigma_px=args.psf_sigma_px).validate()
 
 
 def progress_bar(desc: str, unit: str = "frame", scale: int = 1) -> tuple[Callable, Callable]:

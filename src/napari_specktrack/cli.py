@@ -40,6 +40,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     ),
     "train": ("napari_specktrack.learn._cli_train", "train the generator on a pair folder"),
     "pairs": ("napari_specktrack.learn._cli_pairs", "cut training pairs from measured stacks"),
+    "batch": (
+        "napari_specktrack.batch._cli",
+        "retrieve every frame of a sequence on a dask cluster into a resumable zarr store",
+    ),
     "profile": (
         "napari_specktrack.physics._profile_cli",
         "line profile against the theoretical sphere phase",

@@ -15,8 +15,9 @@ of a batch all hold the same record, built by :func:`make_record` and checked by
      "time": "2026-12-02T14:41:54Z"}           # UTC, when the record was made
 
 An input is a file (absolute path, SHA-256 and size in bytes, so a result can be traced to
-the exact bytes it came from), a napari layer (by name), or an array handed to the API
-(``{"array": [shape…]}``).
+the exact bytes it came from), a napari layer (by name), an array handed to the API
+(``{"array": [shape…]}``), or a sequence of frames too large to hash up front
+(``{"sequence": {kind, path, dataset, frames, shape_yx}}``, see ``batch``).
 """
 
 from __future__ import annotations
@@ -110,8 +111,9 @@ def _check_input(role: str, item: Any) -> None:
     if "path" in item:
         if not (isinstance(item.get("sha256"), str) and len(item["sha256"]) == 64):
             raise ValueError(f"provenance input {role!r} is a file without a sha256")
-    elif not ("layer" in item or "array" in item or "generated" in item):
-        raise ValueError(f"provenance input {role!r} must name a path, a layer or an array")
+    elif not any(k in item for k in ("layer", "array", "generated", "sequence")):
+        raise ValueError(f"provenance input {role!r} must name a path, a layer, an array or a "
+                         f"frame sequence")
 
 
 def validate(record: Any) -> None:

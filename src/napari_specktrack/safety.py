@@ -266,6 +266,12 @@ class OutputSet:
             self._staging.mkdir(mode=0o700)
         return self._staging
 
+    def folder(self) -> Path:
+        """The staging folder itself (a folder output written as a whole, e.g. a zarr store)."""
+        if self.files is not None:
+            raise ValueError("folder() is for folder outputs; use path(name) for file outputs")
+        return self._stage()
+
     def path(self, name: str) -> Path:
         """Where to write the output file ``name`` now (inside the staging folder)."""
         if self.files is not None and name not in self.files:

@@ -1,10 +1,14 @@
 """Train the pix2pixHD generator on a pair folder (see learn/train.py for the run folder).
 
+A run folder that already holds a run is refused: --resume continues it from its last
+checkpoint at the exact step, --overwrite replaces it (the new run takes its place at its first
+checkpoint). Every option and every pair is checked before anything is written.
 Checkpoints every --checkpoint-every steps, at each epoch end and on Ctrl-C or SIGTERM (the
 current step finishes, the state is saved, the command exits with status 130; a second Ctrl-C
-stops at once, keeping the last checkpoint); --resume continues a killed run from its last
-checkpoint at the exact step. Losses go to RUN/losses.csv and the
-generator to RUN/generator.safetensors (usable as --generator in `specktrack retrieve`).
+stops at once, keeping the last checkpoint). --init-weights pretrained fine-tunes the shipped
+generator instead of starting from random weights. Losses go to RUN/losses.csv, the generator
+to RUN/generator.safetensors (usable as --generator in `specktrack retrieve`) with its model
+card RUN/MODEL_CARD.md; the run is added to the Generator dock's list of models.
 """
 
 from __future__ import annotations
@@ -16,16 +20,23 @@ from pathlib import Path
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from .._cli_options import add_overwrite
+
     parser.add_argument("--pairs", type=Path, required=True,
                         help="pair folder (inputs/, targets/, pairs.json)")
     parser.add_argument("--out", type=Path, required=True, help="run folder")
     parser.add_argument("--resume", action="store_true", help="continue from RUN/checkpoint.pt")
+    add_overwrite(parser, "run folder")
     parser.add_argument("--epochs", type=int,
                         help="passes over the pairs (default 10); with --resume, a new larger total")
     parser.add_argument("--preset", choices=("lite", "paper"), default="lite")
+    parser.add_argument("--init-weights",
+                        help="start the generator from these weights ('pretrained' or a weights "
+                             "file: fine-tuning) instead of random ones")
     parser.add_argument("--crop", type=int, nargs=2, default=(1024, 512), metavar=("H", "W"),
-                        help="crop size in pixels (default 1024 512, as the paper)")
-    parser.add_argument("--device", default="cpu", help="cpu, cuda or auto")
+                        help="crop size in pixels (default 1024 512, as the paper); multiples of "
+                             "8 (lite) or 16 (paper), at most the pairs' size")
+    parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N, mps or auto")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--lr", type=float,
                         help="Adam learning rate per step (default 2e-4, the paper's); with --resume, "
@@ -38,7 +49,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="least-squares GAN loss (pix2pixHD's default) instead of sigmoid + BCE")
     parser.add_argument("--ema-decay", type=float, default=0.999,
                         help="export a moving average of the generator weights with this decay per "
-                             "step (0: the raw weights)")
+                             "step, in [0, 1) (0: the raw weights)")
     parser.add_argument("--ndf", type=int, default=64, help="discriminator width")
     parser.add_argument("--checkpoint-every", type=int, default=200, help="steps between checkpoints")
     parser.add_argument("--max-steps", type=int,
@@ -48,58 +59,89 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "cores free for a long background run)")
 
 
-def run(args: argparse.Namespace) -> int:
-    from ..errors import CancelledError, InputError
-    from .train import TrainConfig, train
+def _config(args: argparse.Namespace):
+    from .train import TrainConfig
 
-    config = TrainConfig(
-        preset=args.preset, epochs=args.epochs or 10, crop_yx_px=tuple(args.crop),
-        lr=2e-4 if args.lr is None else args.lr, seed=args.seed, device=args.device, lsgan=args.lsgan,
+    return TrainConfig(
+        preset=args.preset, epochs=10 if args.epochs is None else args.epochs,
+        crop_yx_px=tuple(args.crop), lr=2e-4 if args.lr is None else args.lr, seed=args.seed,
+        device=args.device, lsgan=args.lsgan,
         vgg_weights=str(args.vgg_weights) if args.vgg_weights else None,
         l1_weight=10.0 if args.l1_weight is None else args.l1_weight,
         ndf=args.ndf, ema_decay=args.ema_decay, checkpoint_every_steps=args.checkpoint_every,
-        max_steps=args.max_steps,
+        max_steps=args.max_steps, init_weights=args.init_weights,
     )
+
+
+class _Bar:
+    """A tqdm bar on stderr: steps done, the last losses, the rate and the time left."""
+
+    def __init__(self) -> None:
+        self.bar = None
+
+    def progress(self, step: int, total: int) -> None:
+        from tqdm import tqdm
+
+        if self.bar is None:  # started at the first step run (resumed runs start late)
+            self.bar = tqdm(total=total, initial=step - 1, desc="train", unit="step",
+                            file=sys.stderr, mininterval=0.5, dynamic_ncols=True)
+        self.bar.update(step - self.bar.n)
+
+    def losses(self, _step: int, losses: dict[str, float]) -> None:
+        if self.bar is not None:
+            g = losses["g_gan"] + losses["g_feat"] + losses["g_vgg"] + losses["g_l1"]
+            self.bar.set_postfix_str(f"G {g:.3g} (L1 {losses['g_l1']:.3g}) "
+                                     f"D {losses['d_real'] + losses['d_fake']:.3g}", refresh=False)
+
+    def write(self, msg: str) -> None:
+        if self.bar is not None:
+            self.bar.write(msg, file=sys.stderr)
+        else:
+            print(msg, file=sys.stderr)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..errors import CancelledError, InputError
+    from .train import train
+
+    if args.threads is not None and args.threads < 1:
+        raise InputError(f"--threads must be ≥ 1, got {args.threads}")
+    config = None if args.resume else _config(args)
     if args.threads is not None:
-        if args.threads < 1:
-            raise InputError(f"--threads must be ≥ 1, got {args.threads}")
         import torch
 
         torch.set_num_threads(args.threads)
     stop = {"now": False}
+    bar = _Bar()
 
     def request_stop(signum: int, _frame: object) -> None:
         if stop["now"] and signum == signal.SIGINT:
             raise KeyboardInterrupt  # second Ctrl-C: stop now
         stop["now"] = True
-        print(f"\n{signal.Signals(signum).name}: saving a checkpoint after this step "
-              f"(Ctrl-C again to stop at once)", file=sys.stderr, flush=True)
+        bar.write(f"{signal.Signals(signum).name}: saving a checkpoint after this step "
+                  f"(Ctrl-C again to stop at once)")
 
     previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
-
-    def progress(step: int, total: int) -> None:
-        width = 30
-        k = int(width * step / max(total, 1))
-        print(f"\rtrain [{'#' * k}{'.' * (width - k)}] step {step}/{total}", end="", file=sys.stderr,
-              flush=True)
-
+    resumed = {"epochs": args.epochs, "lr": args.lr, "l1_weight": args.l1_weight,
+               "max_steps": args.max_steps} if args.resume else {}
     try:
-        summary = train(args.pairs, args.out, None if args.resume else config, resume=args.resume,
-                        epochs=args.epochs if args.resume else None,
-                        lr=args.lr if args.resume else None,
-                        l1_weight=args.l1_weight if args.resume else None,
-                        max_steps=args.max_steps if args.resume else None,
-                        progress=progress, cancel=lambda: stop["now"],
-                        log=lambda m: print(f"\n{m}", file=sys.stderr))
+        summary = train(args.pairs, args.out, config, resume=args.resume,
+                        overwrite=args.overwrite, progress=bar.progress, on_step=bar.losses,
+                        cancel=lambda: stop["now"], log=bar.write, **resumed)
     except KeyboardInterrupt:
-        print("\ninterrupted: the last checkpoint is kept; continue with --resume", file=sys.stderr)
+        bar.write("interrupted: the last checkpoint is kept; continue with --resume")
         return 130
     except CancelledError as exc:
-        print(f"\n{exc}", file=sys.stderr)
+        bar.write(str(exc))
         return 130
     finally:
+        bar.close()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-    print(f"\ntrained {summary['steps']} steps in {summary['seconds']:.0f} s; "
+    print(f"trained {summary['steps']} steps in {summary['seconds']:.0f} s; "
           f"generator: {summary['generator']}")
     return 0

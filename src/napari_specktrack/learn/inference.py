@@ -20,6 +20,7 @@ channels and the output averaged). ``.pt``/``.pth`` files are read with
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -59,13 +60,16 @@ def _file_kind(path: Path) -> str:
     """"safetensors" or "torch", by the file's first bytes (its name is not enough)."""
     with open(path, "rb") as fh:
         head = fh.read(9)
+        size = os.fstat(fh.fileno()).st_size
     if not head:
         raise FileFormatError(f"generator weights {path} is empty (0 bytes); the copy or download "
                               f"is incomplete, copy it again")
+    # safetensors: an 8-byte little-endian header length that fits the file, then the JSON header
+    # (checked first: the length's first byte may be anything, 0x80 included)
+    if head[8:9] == b"{" and 0 < int.from_bytes(head[:8], "little") <= size - 8:
+        return "safetensors"
     if head.startswith((b"PK\x03\x04", b"\x80")):  # torch.save: zip archive, or legacy pickle
         return "torch"
-    if head[8:9] == b"{":  # safetensors: 8-byte header length, then the JSON header
-        return "safetensors"
     return "safetensors" if path.suffix == ".safetensors" else "torch"
 
 
@@ -328,20 +332,10 @@ def generate_inline(
 
 def export_safetensors(model, path: str | Path, meta: dict) -> Path:
     """Write generator weights + metadata (config, normalisation, provenance) as safetensors."""
-    import os
-    import tempfile
-
     from safetensors.torch import save_file
 
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    from ..safety import atomic_write
+
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
-    os.close(fd)
-    try:
-        save_file(state, tmp, metadata={METADATA_KEY: json.dumps(meta)})
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return path
+    return atomic_write(path, lambda tmp: save_file(state, str(tmp),
+                                                    metadata={METADATA_KEY: json.dumps(meta)}))

@@ -43,7 +43,6 @@ This module imports no torch at module level; :class:`PairDataset` does, when us
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -177,11 +176,6 @@ def write_pairs(
         for inp, tgt, rec, ref in zip(inputs, targets, records, refs, strict=True):
             writer.add(inp, tgt, rec, reference=ref)
     return Path(out_dir)
-
-
-def load_pairs_json(path: str | Path) -> dict:
-    """The raw pairs.json index (for tools that edit a pair folder)."""
-    return json.loads(Path(path).read_text())
 
 
 # --- normalisation and the training dataset ---------------------------------------------------

@@ -103,6 +103,17 @@ class RetrievalParams:
     hot_pixel_threshold
         Isolated pixels further than this many robust σ from their neighbours are replaced by
         their 3 × 3 median before tracking; ``None`` disables it.
+    fuse_inline
+        Double exposure only: fuse the tracked phase with the in-line image's own phase in
+        Fourier space (:mod:`napari_specktrack.retrieval.fusion`, beyond the paper; the
+        default, measured better in the edge ring and interior on held-out spheres and foam,
+        docs/fusion.md). False gives the paper's plain method.
+    fusion_material
+        Material of a one-material sample (a preset name such as ``"POM"``) for the fusion's
+        absorption model (Paganin δ/β from xraydb); None: a pure phase object.
+    detector_psf_sigma_px
+        Gaussian σ of the detector PSF in detector pixels, for the fusion's blur model (the
+        simulator's default detector is 2.0).
     """
 
     method: str = "conventional"
@@ -112,6 +123,9 @@ class RetrievalParams:
     integration: str = "frankot-chellappa"
     device: str = "cpu"
     hot_pixel_threshold: float | None = 10.0
+    fuse_inline: bool = True
+    fusion_material: str | None = None
+    detector_psf_sigma_px: float = 2.0
 
     @classmethod
     def for_inline(cls, inline: InlineSource, **kwargs: Any) -> RetrievalParams:
@@ -146,7 +160,19 @@ class RetrievalParams:
         if t is not None and (isinstance(t, bool) or not isinstance(t, (int, float))
                               or not math.isfinite(t) or t <= 0):
             raise InputError(f"hot_pixel_threshold must be a positive number of σ or None, got {t!r}")
+        psf = self.detector_psf_sigma_px
+        if isinstance(psf, bool) or not isinstance(psf, (int, float)) or not 0 <= psf <= 50:
+            raise InputError(f"detector_psf_sigma_px must be between 0 and 50 px, got {psf!r}")
+        if self.fusion_material is not None and self.uses_fusion:
+            from ..physics.materials import optical_constants
+
+            optical_constants(self.fusion_material, 15.0)  # an unknown name: MaterialError
         return self
+
+    @property
+    def uses_fusion(self) -> bool:
+        """Whether this run fuses the in-line image's phase (double exposure with fuse_inline)."""
+        return self.method == "double-exposure" and bool(self.fuse_inline)
 
     def with_window(self, window_px: int, search_px: int) -> RetrievalParams:
         """A copy with the window and search range filled in (after a suggestion)."""
@@ -163,5 +189,6 @@ class RetrievalParams:
         """JSON-ready: the generator spec (if any) as a nested dict under ``generator``."""
         d = asdict(self)
         d["inline"] = self.inline_kind
+        d["fuse_inline"] = self.uses_fusion
         d["generator"] = self.inline.to_dict() if isinstance(self.inline, GeneratorSpec) else None
         return d

@@ -32,6 +32,7 @@ from ..geometry import Geometry
 from ..provenance import array_input, file_input, make_record
 from .frames import Frames
 from .params import GeneratorSpec, RetrievalParams
+from .progress import Ticker, tracking_bands
 
 #: progress steps per frame (generation and tracking share them)
 UNITS_PER_FRAME = 100
@@ -39,6 +40,8 @@ UNITS_PER_FRAME = 100
 INPAINT_WARN = 0.10
 #: ... and above which the frame is taken as not tracked at all
 INPAINT_FAIL = 0.99
+#: smallest frame side (px) the in-line fusion works on (retrieval.fusion.MIN_SIDE_PX)
+FUSION_MIN_SIDE_PX = 32
 
 Progress = Callable[[int, int], None] | None
 Cancel = Callable[[], bool] | None
@@ -106,16 +109,32 @@ class Plan:
                                progress=progress, cancel=cancel, _model=(module, meta))
 
     def process(self, sample: np.ndarray, inline: np.ndarray | None,
-                cancel: Cancel = None) -> tuple[dict[str, np.ndarray], int]:
-        """One calibrated frame → the Retrieval fields (+ ``valid``) and hot pixels replaced."""
+                cancel: Cancel = None) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+        """One calibrated frame → the Retrieval fields (+ ``valid``) and the frame's stats
+        (``hot_pixels`` replaced; ``fusion``: how the in-line phase was fused, or None)."""
         from ..retrieval.methods import retrieve_frame
 
         p = self.params
-        return retrieve_frame(sample, self.reference, inline, self.geometry,
-                              window_px=p.window_px, search_px=p.search_px,
-                              integration=p.integration, background=self.background,
-                              device=self.device, hot_pixel_threshold=p.hot_pixel_threshold,
-                              cancel=cancel)
+        arrays, hot = retrieve_frame(sample, self.reference, inline, self.geometry,
+                                     window_px=p.window_px, search_px=p.search_px,
+                                     integration=p.integration, background=self.background,
+                                     device=self.device, hot_pixel_threshold=p.hot_pixel_threshold,
+                                     cancel=cancel)
+        fusion = None
+        if p.uses_fusion:
+            from ..retrieval.fusion import fuse_inline
+            from ..retrieval.methods import INLINE_FLOOR
+
+            generated = p.inline_kind == "generated"
+            fused = fuse_inline(arrays["phase_rad"], np.maximum(inline, INLINE_FLOOR), self.geometry,
+                                window_px=p.window_px, detector_psf_sigma_px=p.detector_psf_sigma_px,
+                                material=p.fusion_material,
+                                sample=sample if generated else None,
+                                reference=self.reference if generated else None,
+                                background=self.background, cancel=cancel)
+            arrays["phase_rad"] = fused.phase_rad.astype(np.float32)
+            fusion = fused.info.to_dict()
+        return arrays, {"hot_pixels": hot, "fusion": fusion}
 
 
 def _resolve_window(frames: Frames, params: RetrievalParams, first: int
@@ -144,15 +163,20 @@ def _resolve_window(frames: Frames, params: RetrievalParams, first: int
     if min(ny, nx) < w + 2 * s:
         raise InputError(f"the frames ({ny}×{nx} px) are smaller than window + 2 × search "
                          f"({w} + 2 × {s} px); use a smaller window_px/search_px or larger frames")
+    if params.uses_fusion and min(ny, nx) < FUSION_MIN_SIDE_PX:
+        raise InputError(f"fusing the in-line phase needs frames of at least {FUSION_MIN_SIDE_PX} px "
+                         f"(these are {ny}×{nx}); pass --no-fuse-inline for the plain method")
     return params, suggestion
 
 
 def prepare(frames: Frames, geometry: Geometry, params: RetrievalParams, *,
-            background: np.ndarray | None = None, model: Any = None, first: int = 0) -> Plan:
+            background: np.ndarray | None = None, model: Any = None, first: int = 0,
+            probe_samples: bool = True) -> Plan:
     """Check everything and prepare a run; nothing is computed on the frames yet.
 
     ``model`` is an already loaded ``(module, metadata)`` generator to reuse; ``first`` the
-    frame the window suggestion looks at.
+    frame the window suggestion looks at; ``probe_samples=False`` leaves the per-frame checks
+    to the frame loop (``batch`` reports a bad frame by index and goes on).
     """
     from ..devices import resolve_device
     from ..retrieval.signals import remove_hot_pixels
@@ -162,7 +186,7 @@ def prepare(frames: Frames, geometry: Geometry, params: RetrievalParams, *,
                          "Geometry.from_json('geometry.json')")
     params = params.validate()
     device = resolve_device(params.device)
-    frames.validate(need_inline=params.inline_kind == "measured")
+    frames.validate(need_inline=params.inline_kind == "measured", probe_samples=probe_samples)
     if background is not None:
         background = np.asarray(background, bool)
         if background.shape != frames.shape_yx:
@@ -211,56 +235,21 @@ def inpaint_warning(fraction: float, tag: str) -> str | None:
     return None
 
 
-def tracking_bands(shape_yx: tuple[int, int], window_px: int, search_px: int) -> int:
-    """About how many bands of rows tracking one frame takes: the default ``band_rows`` of
-    :func:`~napari_specktrack.retrieval.tracking.track` (a band's products under ~40 MB)."""
-    ny, nx = shape_yx
-    shifts = (2 * int(search_px) + 1) ** 2
-    rows = max(8, int(40e6 / (4 * 3 * shifts * (nx + 2 * (int(window_px) // 2)))))
-    return max(1, -(-ny // rows))
-
-
-class _Ticker:
-    """Progress that only rises; :meth:`band` makes the ``cancel`` hook of one frame's tracking
-    (checked once per band of rows) move progress from ``start`` towards ``stop`` band by band."""
-
-    def __init__(self, progress: Progress, total: int, bands: int | None) -> None:
-        self.progress, self.total, self.bands, self.done = progress, total, bands, -1
-
-    def report(self, done: int, total: int | None = None) -> None:
-        if self.progress is not None and done > self.done:
-            self.done = done
-            self.progress(done, self.total)
-
-    def band(self, start: int, stop: int, cancel: Cancel) -> Cancel:
-        if self.bands is None or self.progress is None:
-            return cancel
-        calls = [0]
-
-        def tick() -> bool:
-            # stops short of ``stop``: the number of bands is an estimate, the frame's end is not
-            self.report(min(stop - 1, start + (stop - start) * calls[0] // (self.bands + 1)))
-            calls[0] += 1
-            return bool(cancel is not None and cancel())
-
-        return tick
-
-
 def _frame_loop(plan: Plan, idx: list[int], progress: Progress, cancel: Cancel,
                 cache: Mapping[int, np.ndarray], band_progress: bool = False
-                ) -> tuple[dict[str, list], list[np.ndarray], list[str], int]:
+                ) -> tuple[dict[str, list], list[np.ndarray], list[str], dict[str, Any]]:
     generating = plan.params.inline_kind == "generated"
     step = plan.params.inline.batch_size if generating else 1
     total = len(idx) * UNITS_PER_FRAME
     p = plan.params
     bands = tracking_bands(plan.frames.shape_yx, p.window_px, p.search_px) if band_progress else None
-    ticker = _Ticker(progress, total, bands)
+    ticker = Ticker(progress, total, bands)
     if band_progress:
         ticker.report(0)  # a bar from the start, not after the first frame
     out: dict[str, list] = {}
     generated: list[np.ndarray] = []
     warnings: list[str] = []
-    hot = 0
+    stats: dict[str, Any] = {"hot": 0, "fusion": None}
     for c in range(0, len(idx), step):
         chunk = idx[c:c + step]
         _check_cancel(cancel, c, len(idx))
@@ -281,8 +270,9 @@ def _frame_loop(plan: Plan, idx: list[int], progress: Progress, cancel: Cancel,
         for k, (i, (sample, _)) in enumerate(zip(chunk, checked)):
             stop = (c + k + 1) * UNITS_PER_FRAME
             hook = ticker.band(max(ticker.done, stop - UNITS_PER_FRAME), stop, cancel)
-            arrays, n_hot = plan.process(sample, inlines[k], hook)
-            hot += n_hot
+            arrays, frame_stats = plan.process(sample, inlines[k], hook)
+            stats["hot"] += frame_stats["hot_pixels"]
+            stats["fusion"] = stats["fusion"] or frame_stats["fusion"]
             tag = f"frame {i}" if plan.frames.is_stack else "the frame"
             msg = inpaint_warning(1.0 - float(np.mean(arrays["valid"])), tag)
             if msg:
@@ -290,7 +280,7 @@ def _frame_loop(plan: Plan, idx: list[int], progress: Progress, cancel: Cancel,
             for key, value in arrays.items():
                 out.setdefault(key, []).append(value)
             ticker.report(stop)
-    return out, generated, warnings, hot
+    return out, generated, warnings, stats
 
 
 def retrieve(frames: Frames, geometry: Geometry, params: RetrievalParams, *,
@@ -315,8 +305,8 @@ def retrieve(frames: Frames, geometry: Geometry, params: RetrievalParams, *,
     t0 = time.perf_counter()
     idx = _indices(frames, indices)
     plan = prepare(frames, geometry, params, background=background, model=model, first=idx[0])
-    out, generated, warnings, hot = _frame_loop(plan, idx, progress, cancel, inline_cache or {},
-                                                band_progress)
+    out, generated, warnings, stats = _frame_loop(plan, idx, progress, cancel, inline_cache or {},
+                                                  band_progress)
     stacked = frames.is_stack
     arrays = {k: (np.stack(v) if stacked else v[0]) for k, v in out.items()}
     fractions = [round(1.0 - float(np.mean(v)), 4) for v in out["valid"]]
@@ -325,7 +315,8 @@ def retrieve(frames: Frames, geometry: Geometry, params: RetrievalParams, *,
     prov = make_record(
         "retrieve", plan.params.to_dict(), _inputs(frames, inputs, plan), geometry,
         frames=idx, suggestion=plan.suggestion, warnings=warnings,
-        stats={"hot_pixels_replaced": hot + plan.hot_reference, "inpainted_fraction": fractions,
+        stats={"hot_pixels_replaced": stats["hot"] + plan.hot_reference,
+               "inpainted_fraction": fractions, "fusion": stats["fusion"],
                "seconds": round(time.perf_counter() - t0, 3), "device": plan.device},
     )
     return RunResult(retrieval, plan.params, prov, idx, inline, warnings)

@@ -123,7 +123,8 @@ def retrieve_frame(
 def _run(sample, reference, inline, geometry, params: dict[str, Any]) -> Retrieval:
     from ..pipeline import Frames, RetrievalParams, retrieve
 
-    keys = ("window_px", "search_px", "integration", "device", "hot_pixel_threshold")
+    keys = ("window_px", "search_px", "integration", "device", "hot_pixel_threshold",
+            "fuse_inline", "fusion_material", "detector_psf_sigma_px")
     extra = set(params) - {*keys, "background", "progress", "cancel"}
     if extra:
         raise InputError(f"unknown retrieval parameter(s) {sorted(extra)}; use {sorted(keys)}")
@@ -141,7 +142,8 @@ def conventional(sample, reference, geometry: Geometry, **params: Any) -> Retrie
     ``sample`` is (y, x) or (n, y, x) (frame by frame against one reference). Parameters
     (keyword) as :class:`~napari_specktrack.pipeline.RetrievalParams`: ``window_px`` (odd),
     ``search_px`` (both suggested from the speckle when not given), ``integration``,
-    ``device``, ``hot_pixel_threshold``; plus ``background`` (bool mask where the phase
+    ``device``, ``hot_pixel_threshold`` (and for double exposure ``fuse_inline``, on by
+    default, ``fusion_material``, ``detector_psf_sigma_px``); plus ``background`` (bool mask where the phase
     averages 0; default the image border), ``progress`` and ``cancel``. Runs
     :func:`napari_specktrack.pipeline.retrieve`.
     """

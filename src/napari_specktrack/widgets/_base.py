@@ -10,34 +10,22 @@ thread, where layers are touched. The base provides:
 * scope: the frame under the slider, a frame range, or all frames (:meth:`frame_indices`);
 * devices: ``auto`` plus what is present (cpu, each cuda:N, mps), :func:`device_choices`;
 * the Run / Cancel buttons and a status line; errors a user caused become notifications;
-* persisted values in ``widgets.json`` under the user config folder
-  (``platformdirs.user_config_dir("napari-specktrack")``, or ``$SPECKTRACK_CONFIG_DIR``).
+* persisted values in ``widgets.json`` in the user config folder (:mod:`napari_specktrack.config`).
 """
 
 from __future__ import annotations
 
 import json
 import os
-from pathlib import Path
 from typing import Any
 
 from magicgui.widgets import ComboBox, Container, Label, PushButton, SpinBox
 
+from ..config import config_dir
 from ..errors import InputError
 from ._workers import Job, JobRunner, notify_error
 
-CONFIG_ENV = "SPECKTRACK_CONFIG_DIR"
 SCOPES = ("frame under slider", "frame range", "all frames")
-
-
-def config_dir() -> Path:
-    """Where settings live: ``$SPECKTRACK_CONFIG_DIR`` or the platform's user config folder."""
-    env = os.environ.get(CONFIG_ENV)
-    if env:
-        return Path(env)
-    import platformdirs
-
-    return Path(platformdirs.user_config_dir("napari-specktrack"))
 
 
 def _load_settings() -> dict[str, dict[str, Any]]:
@@ -88,10 +76,12 @@ class DockBase(Container):
         Text of the Run button.
     scope, device
         Whether the dock offers a frame scope and a device choice.
+    status_lines
+        Height of the status line in lines of text.
     """
 
     def __init__(self, viewer: Any, title: str, *, run_text: str = "Run", scope: bool = True,
-                 device: bool = True, device_default: str = "auto") -> None:
+                 device: bool = True, device_default: str = "auto", status_lines: int = 4) -> None:
         super().__init__(labels=True)
         self.viewer = viewer
         self.title = title
@@ -111,7 +101,7 @@ class DockBase(Container):
         self.run_button = PushButton(text=run_text)
         self.cancel_button = PushButton(text="Cancel")
         self.restore_button = PushButton(text="Restore defaults")
-        self.status = status_label()
+        self.status = status_label(status_lines)
         self.runner = JobRunner(title, self.run_button, self.cancel_button)
         self.run_button.changed.connect(self._run_clicked)
         self.cancel_button.changed.connect(self.cancel)
@@ -127,9 +117,10 @@ class DockBase(Container):
             self.status.value = "failed: see the notification"
 
     # --- layout ----------------------------------------------------------------------------------
-    def add_param(self, key: str, widget: Any, *, persist: bool = True) -> Any:
-        """Add a parameter widget; persisted values are restored and saved on change."""
-        self.append(widget)
+    def add_param(self, key: str, widget: Any, *, persist: bool = True, into: Any = None) -> Any:
+        """Add a parameter widget (to the dock, or to the row/container ``into``); persisted
+        values are restored and saved on change."""
+        (self if into is None else into).append(widget)
         if persist:
             self._params[key] = widget
             self._defaults[key] = widget.value
@@ -189,10 +180,12 @@ class DockBase(Container):
         """Read the settings and start the job; False when nothing started. Subclasses."""
         raise NotImplementedError
 
-    def start(self, job: Job, on_result: Any, *, total: int = 0, status: str = "running…") -> bool:
-        """Start ``job`` in the runner; the status line says what happens."""
+    def start(self, job: Job, on_result: Any, *, total: int = 0, status: str = "running…",
+              progress_bar: bool = True) -> bool:
+        """Start ``job`` in the runner; the status line says what happens. ``progress_bar=False``
+        for short, frequent jobs (a live preview) that would only flash a bar."""
         self.status.value = status
-        started = self.runner.start(job, on_result, total=total)
+        started = self.runner.start(job, on_result, total=total, progress_bar=progress_bar)
         if not started:
             self.status.value = ""
         return started

@@ -61,7 +61,8 @@ def put_image_layer(viewer: Any, data: np.ndarray, name: str, *, existing: Any =
     layer = existing if existing is not None and existing in viewer.layers else None
     if layer is None and name in viewer.layers:
         layer = viewer.layers[name]
-    limits = robust_limits(data, symmetric=symmetric)
+    lazy = not isinstance(data, np.ndarray)  # dask over zarr: judge the contrast by frame 0
+    limits = robust_limits(data[0] if lazy and data.ndim == 3 else data, symmetric=symmetric)
     translate = translate if translate is not None else (0.0,) * data.ndim
     if isinstance(layer, Image) and layer.data.ndim == data.ndim:
         layer.data = data

@@ -155,12 +155,22 @@ class Session:
     def _on_removed(self, event: Any) -> None:
         layer = getattr(event, "value", None)
         if self.assignment is not None and any(layer is x for x in self.assignment.layers):
-            from ._workers import notify_info
+            from qtpy.QtCore import QTimer
 
             self.assignment = None
-            notify_info(f"layer {layer.name!r} was removed, so the role assignment was cleared; "
-                        f"assign the roles again in the Acquisition widget.")
             self.changed.emit()
+            name = layer.name
+            QTimer.singleShot(0, lambda: self._tell_removed(name))
+
+    def _tell_removed(self, name: str) -> None:
+        """Say why the roles were cleared — unless the viewer is closing (no layers left)."""
+        viewer = self._viewer()
+        if viewer is None or len(viewer.layers) == 0:
+            return
+        from ._workers import notify_info
+
+        notify_info(f"layer {name!r} was removed, so the role assignment was cleared; assign the "
+                    f"roles again in the Acquisition widget.")
 
 
 _SESSIONS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()

@@ -143,10 +143,12 @@ class JobRunner(QObject):
     def running(self) -> bool:
         return self._token is not None
 
-    def start(self, job: Job, on_result: Callable[[Any], None], *, total: int = 0) -> bool:
+    def start(self, job: Job, on_result: Callable[[Any], None], *, total: int = 0,
+              progress_bar: bool = True) -> bool:
         """Start ``job`` in a worker thread; ``on_result(value)`` runs on the main thread.
 
-        Returns False (and starts nothing) if a job is already running.
+        Returns False (and starts nothing) if a job is already running. ``progress_bar=False``
+        shows no bar in napari's activity dock (short, frequent jobs).
         """
         if self.running:
             notify_info(f"{self.description} is already running; wait or press Cancel first.")
@@ -156,7 +158,7 @@ class JobRunner(QObject):
         token = CancelToken()
         self._token = token
         self._on_result = on_result
-        self._pbar = progress(total=max(int(total), 0), desc=self.description)
+        self._pbar = progress(total=max(int(total), 0), desc=self.description) if progress_bar else None
         self._set_buttons(running=True)
         relay = self._relay
 
@@ -241,7 +243,10 @@ class JobRunner(QObject):
 
 
 def _set_enabled(button: Any, enabled: bool) -> None:
-    if hasattr(button, "setEnabled"):
-        button.setEnabled(enabled)
-    else:
-        button.enabled = enabled
+    try:
+        if hasattr(button, "setEnabled"):
+            button.setEnabled(enabled)
+        else:
+            button.enabled = enabled
+    except RuntimeError:  # the widget was deleted (the viewer closed while a job ran)
+        pass

@@ -5,15 +5,17 @@ image before tracking) with the measured in-line image or one generated with the
 dock's settings. The dock builds a :class:`~napari_specktrack.pipeline.RetrievalParams` and
 runs :func:`napari_specktrack.pipeline.retrieve` — the same call as ``specktrack retrieve`` —
 in a worker, for the frame under the slider (a preview that can follow the slider), a range
-or all frames. Window and search range are in detector pixels; *auto* (the lowest value)
-lets the run suggest them from the speckle, *Suggest* fills them in now.
+or all frames. Window and search range are in detector pixels; with *suggest … at each run*
+the run suggests them from the speckle (recorded), *Suggest … now* fills them in. Double
+exposure fuses the in-line image's own phase by default (beyond the paper, docs/fusion.md);
+untick it for the paper's plain method.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from magicgui.widgets import CheckBox, ComboBox, PushButton, SpinBox
+from magicgui.widgets import CheckBox, ComboBox, FileEdit, PushButton, SpinBox
 from qtpy.QtCore import QTimer
 
 from ..errors import InputError, SpecktrackError
@@ -28,6 +30,8 @@ METHODS = (
     "double-exposure (measured in-line)",
     "double-exposure (generated in-line)",
 )
+#: the sample materials the fusion's absorption model offers (physics.materials presets)
+FUSION_MATERIALS = ("POM", "PE", "PMMA", "PU", "water", "cellulose")
 
 
 class RetrievalWidget(DockBase):
@@ -56,6 +60,18 @@ class RetrievalWidget(DockBase):
         self.integration = self.add_param("integration", ComboBox(
             label="integration", choices=list(INTEGRATIONS), value=INTEGRATIONS[0],
             tooltip="phase-gradient integration method"))
+        self.fuse = self.add_param("fuse_inline", CheckBox(
+            text="fuse the in-line image's phase (double exposure)", value=True,
+            tooltip="beyond the paper: the tracked phase below a crossover, the in-line image's "
+                    "own phase above it (docs/fusion.md); untick for the paper's plain method"))
+        self.fusion_material = self.add_param("fusion_material", ComboBox(
+            label="sample material", choices=["pure phase", *FUSION_MATERIALS], value="pure phase",
+            tooltip="one-material sample: the fusion's absorption model (δ/β from xraydb)"))
+        self.to_zarr = self.add_param("to_zarr", CheckBox(
+            text="write all frames to a zarr store (resumable)", value=False,
+            tooltip="the batch path of `specktrack batch`: frames are read from the layers' files "
+                    "and written as they finish; the same settings resume a stopped run"))
+        self.store = self.add_param("store", FileEdit(label="zarr store", mode="w", filter="*.zarr"))
         self.follow = self.add_param("follow", CheckBox(
             text="follow slider (preview)", value=False,
             tooltip="re-run on the frame under the slider whenever it moves"), persist=False)
@@ -82,9 +98,11 @@ class RetrievalWidget(DockBase):
         auto = bool(self.auto_window.value)
         window = None if auto else int(self.window_px.value)
         search = None if auto else int(self.search_px.value)
+        material = None if self.fusion_material.value == "pure phase" else self.fusion_material.value
         return RetrievalParams.for_inline(inline, window_px=window, search_px=search,
                                           integration=self.integration.value,
-                                          device=self.device.value).validate()
+                                          device=self.device.value, fuse_inline=bool(self.fuse.value),
+                                          fusion_material=material).validate()
 
     def suggest(self, _value: Any = None) -> bool:
         """Estimate window and search range from the speckle (worker), then fill the fields."""
@@ -120,6 +138,8 @@ class RetrievalWidget(DockBase):
                                  "layer; assign one in the Acquisition widget, or choose the "
                                  "generated in-line image.")
             indices = self.frame_indices(a.n_frames, a.current_frame(viewer))
+            if self.to_zarr.value:
+                return self._run_to_store(a, params)
         except SpecktrackError as exc:
             return self.fail(exc)
         measured = params.inline_kind == "measured"
@@ -148,6 +168,32 @@ class RetrievalWidget(DockBase):
                 notify_warning(f"{self.title}: {message}")
 
         return self.start(job, show, total=len(indices) * UNITS_PER_FRAME)
+
+    def _run_to_store(self, a: Any, params: RetrievalParams) -> bool:
+        """All frames through the batch path into the zarr store, then shown lazily."""
+        from ._batch import batch_job, batch_sources, open_store_lazily
+
+        if self.scope.value != SCOPES[2] or not a.is_stack:
+            raise InputError("writing a zarr store is for all frames of a stack; set 'run on' to "
+                             "'all frames', or untick the zarr option")
+        store = str(self.store.value)
+        if not store.endswith(".zarr"):
+            raise InputError(f"choose a zarr store path ending in .zarr (got {store!r})")
+        sources = batch_sources(a, measured=params.inline_kind == "measured")
+        job = batch_job(sources, params, a.geometry, store)
+        geometry, translate = a.geometry, tuple(a.sample.translate)
+
+        def show(report: Any) -> None:
+            arrays, attrs = open_store_lazily(report.out)
+            frames = list(range(report.total))
+            self._layers = show_fields(self.viewer, arrays, geometry, attrs["provenance"], frames,
+                                       translate=translate, existing=self._layers)
+            self.status.value = (f"{report.computed} frames written to {report.out} "
+                                 f"({report.skipped} already there, {len(report.bad)} bad)")
+            for i, message in report.bad:
+                notify_warning(f"{self.title}: frame {i}: {message}")
+
+        return self.start(job, show, total=a.n_frames, status=f"writing {store}…")
 
     def cancel(self, _value: Any = None) -> None:
         self._pending = False
