@@ -35,17 +35,53 @@ LayerData = tuple[Any, dict[str, Any], str]
 
 
 def napari_get_reader(path: str | list[str]) -> Callable[[Any], list[LayerData]] | None:
-    """npe2 ``get_reader`` hook: a reader for TIFF/HDF5 paths, or None for anything else."""
-    paths = [path] if isinstance(path, (str, os.PathLike)) else list(path)
-    if not paths:
+    """npe2 ``get_reader`` hook: a reader for TIFF/HDF5 paths, or None for anything else.
+
+    A file is offered by its content, not its name alone: a ``.tif`` must start like a TIFF
+    (:func:`~napari_specktrack.io.is_tiff`), an HDF5 file must carry the HDF5 signature and hold
+    an image dataset. Never raises: anything unexpected means "not ours" (None).
+    """
+    try:
+        paths = [path] if isinstance(path, (str, os.PathLike)) else list(path)
+        if not paths or not all(_readable(Path(p)) for p in paths):
+            return None
+    except Exception:  # a path napari hands over that is not even a path
         return None
-    for p in paths:
-        p = Path(p)
-        if p.suffix.lower() not in TIFF_SUFFIXES + HDF5_SUFFIXES or not p.is_file():
-            return None
-        if p.suffix.lower() in HDF5_SUFFIXES and not _hdf5_has_image(p):
-            return None
     return read_paths
+
+
+def _readable(p: Path) -> bool:
+    """True when ``p`` is a TIFF or HDF5 file by name *and* content, with an image in it."""
+    from .io import is_tiff
+
+    suffix = p.suffix.lower()
+    if not p.is_file():
+        return False
+    if suffix in TIFF_SUFFIXES:
+        return is_tiff(p)
+    if suffix in HDF5_SUFFIXES:
+        return is_hdf5(p) and _hdf5_has_image(p)
+    return False
+
+
+#: the 8-byte signature of an HDF5 file, at offset 0 or after a user block of 512·2^k bytes
+HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
+
+
+def is_hdf5(path: str | os.PathLike) -> bool:
+    """True when ``path`` carries the HDF5 signature (at 0, 512, 1024, 2048, … bytes)."""
+    try:
+        with open(path, "rb") as fh:
+            size = os.fstat(fh.fileno()).st_size
+            offset = 0
+            while offset + 8 <= size:
+                fh.seek(offset)
+                if fh.read(8) == HDF5_SIGNATURE:
+                    return True
+                offset = 512 if offset == 0 else 2 * offset
+    except OSError:
+        return False
+    return False
 
 
 def read_paths(path: str | list[str]) -> list[LayerData]:
@@ -86,25 +122,37 @@ def read_file(path: str | os.PathLike, dataset: str | None = None) -> LayerData:
 
 # --- TIFF ----------------------------------------------------------------------------------
 def read_tiff_lazy(path: str | os.PathLike) -> Any:
-    """A TIFF as a numpy array, a read-only memmap, or (large and compressed) a dask stack."""
+    """A TIFF as a numpy array, a read-only memmap, or (large and compressed) a dask stack.
+
+    A file that is not a readable TIFF with an image in it raises
+    :class:`~napari_specktrack.errors.FileFormatError` (never an empty array).
+    """
     import tifffile
 
     from .io import read_tiff
 
     p = Path(path)
     try:
-        return tifffile.memmap(p, mode="r")
-    except (ValueError, tifffile.TiffFileError, OSError):
-        pass  # compressed, tiled or not contiguous
-    if p.stat().st_size <= LAZY_BYTES:
+        data = tifffile.memmap(p, mode="r")
+    except Exception:  # compressed, tiled, not contiguous, or corrupt: read_tiff judges it
+        data = None
+    if data is not None and data.ndim >= 2 and data.size > 0:
+        return data
+    if not p.is_file() or p.stat().st_size <= LAZY_BYTES:
         return read_tiff(p)
     import dask
     import dask.array as da
 
-    with tifffile.TiffFile(p) as tif:
-        n = len(tif.pages)
-        page = tif.pages[0]
-        shape, dtype = page.shape, page.dtype
+    try:
+        with tifffile.TiffFile(p) as tif:
+            n = len(tif.pages)
+            page = tif.pages[0]
+            shape, dtype = page.shape, page.dtype
+    except Exception as exc:  # any parser failure of a user's file is a format problem
+        raise FileFormatError(f"{p} is not a readable TIFF ({type(exc).__name__}: {exc}); is the "
+                              f"file complete?") from exc
+    if len(shape) < 2 or 0 in shape:
+        raise FileFormatError(f"{p} holds no image (first page {shape}); the file is corrupt")
 
     def _page(i: int) -> np.ndarray:
         return tifffile.imread(p, key=i)
@@ -131,7 +179,7 @@ def _sidecar_metadata(path: Path) -> dict[str, Any]:
             continue
         try:
             content = json.loads(candidate.read_text())
-        except (OSError, json.JSONDecodeError, UnicodeDecodeError):
+        except (OSError, ValueError, RecursionError):  # JSON or UTF-8 errors: no sidecar
             continue
         if not isinstance(content, dict):
             continue
@@ -148,6 +196,8 @@ def hdf5_datasets(path: str | os.PathLike) -> list[tuple[str, tuple[int, ...], s
     import h5py
 
     found: list[tuple[str, tuple[int, ...], str]] = []
+    if not Path(path).is_file():
+        raise FileFormatError(f"{path} does not exist; check the path")
 
     def visit(name: str, obj: Any) -> None:
         if isinstance(obj, h5py.Dataset) and obj.ndim in (2, 3) and obj.dtype.kind in "uif":
@@ -156,8 +206,9 @@ def hdf5_datasets(path: str | os.PathLike) -> list[tuple[str, tuple[int, ...], s
     try:
         with h5py.File(path, "r") as f:
             f.visititems(visit)
-    except OSError as exc:
-        raise FileFormatError(f"{path} is not a readable HDF5 file ({exc}); is it complete?") from exc
+    except Exception as exc:  # h5py raises OSError, KeyError, RuntimeError … on damaged files
+        raise FileFormatError(f"{path} is not a readable HDF5 file ({str(exc)[:160]}); is it "
+                              f"complete?") from exc
     found.sort(key=lambda item: -int(np.prod(item[1])))
     return found
 
@@ -192,14 +243,18 @@ def read_hdf5(path: str | os.PathLike, dataset: str | None = None) -> tuple[Any,
         raise InputError(
             f"{path} has no image dataset {dataset!r}; the numeric 2-D/3-D datasets are: {listing}."
         )
-    f = h5py.File(path, "r")
-    dset = f[key]
-    nbytes = int(np.prod(dset.shape)) * dset.dtype.itemsize
-    if nbytes <= LAZY_BYTES:
-        try:
-            return np.asarray(dset[()]), key
-        finally:
-            f.close()
+    try:
+        f = h5py.File(path, "r")
+        dset = f[key]
+        nbytes = int(np.prod(dset.shape)) * dset.dtype.itemsize
+        if nbytes <= LAZY_BYTES:
+            try:
+                return np.asarray(dset[()]), key
+            finally:
+                f.close()
+    except Exception as exc:  # a damaged dataset (bad chunk, truncated file)
+        raise FileFormatError(f"{path}: dataset {key} cannot be read ({str(exc)[:160]}); is the "
+                              f"file complete?") from exc
     import dask.array as da
 
     chunks = (1, *dset.shape[1:]) if dset.ndim == 3 else dset.shape

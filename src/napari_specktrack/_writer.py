@@ -7,7 +7,12 @@ For ``phase.tif`` the writer also writes ``phase.json`` beside it::
 
 and stores the same record as JSON in the TIFF's ImageDescription, so either file alone
 carries it (the reader restores both the metadata and the µm ``scale``). Writes are atomic
-(temporary file + rename) and never replace the file a layer was read from.
+(temporary file + rename, :mod:`.safety`) and never replace the file a layer was read from or
+computed from. A sidecar never replaces a JSON file that is not a layer sidecar: a layer named
+"geometry" saved with others is written as ``geometry_layer.tif`` so that the folder's
+``geometry.json`` (or ``provenance.json``, ``phantom.json``, ``pairs.json``,
+``simulation.json``, ``run.json``) stays, and saving one layer as ``geometry.tif`` beside such
+a file is refused.
 """
 
 from __future__ import annotations
@@ -18,9 +23,31 @@ from typing import Any
 
 import numpy as np
 
-from .errors import InputError
+from .errors import InputError, OutputError
 
 _SAFE = re.compile(r"[^A-Za-z0-9._-]+")
+#: stems of the side files this package writes into result folders: layer files avoid them
+RESERVED_STEMS = ("geometry", "provenance", "phantom", "pairs", "simulation", "run")
+#: the keys of a layer sidecar (:func:`_record`)
+_SIDECAR_KEYS = {"name", "geometry", "provenance", "unit", "scale"}
+
+
+def _is_layer_sidecar(path: Path) -> bool:
+    """True when ``path`` is a sidecar this writer wrote (safe to replace)."""
+    import json
+
+    try:
+        content = json.loads(path.read_text())
+    except (OSError, ValueError, RecursionError):
+        return False
+    return isinstance(content, dict) and "name" in content and set(content) <= _SIDECAR_KEYS
+
+
+def _check_sidecar(sidecar: Path, image: Path) -> None:
+    if sidecar.exists() and not _is_layer_sidecar(sidecar):
+        raise OutputError(f"saving {image.name} would replace {sidecar} beside it, which is not a "
+                          f"layer sidecar (the folder's own {sidecar.name}); save the layer under "
+                          f"another name")
 
 
 def _record(name: str, meta: dict[str, Any]) -> dict[str, Any]:
@@ -54,14 +81,17 @@ def write_image_with_sidecar(path: str | Path, data: Any, meta: dict[str, Any]) 
     name = str(meta.get("name") or path.stem)
     record = _record(name, meta)
     inputs = _inputs(meta)
+    sidecar = path.with_suffix(".json")
+    from .safety import check_not_input, check_writable
+
+    check_writable(path, "the file")
+    check_not_input(path, inputs, "the file")
+    check_not_input(sidecar, inputs, "the sidecar")
+    _check_sidecar(sidecar, path)
     array = np.asarray(data)
     if array.dtype.kind == "f" and array.dtype != np.float32:
         array = array.astype(np.float32)
     write_tiff(path, array, metadata=record, inputs=inputs)
-    sidecar = path.with_suffix(".json")
-    from .io import check_not_input
-
-    check_not_input(sidecar, inputs)
     write_json(sidecar, record)
     return [str(path), str(sidecar)]
 
@@ -84,7 +114,9 @@ def write_multiple(path: str, layer_data: list[tuple[Any, dict[str, Any], str]])
     for data, meta, layer_type in layer_data:
         if layer_type != "image":
             continue
-        stem = _SAFE.sub("_", str(meta.get("name") or "layer")).strip("_") or "layer"
+        stem = _SAFE.sub("_", str(meta.get("name") or "layer")).strip("_.") or "layer"
+        if stem.lower() in RESERVED_STEMS:
+            stem = f"{stem}_layer"
         base, k = stem, 1
         while stem in used:
             k += 1

@@ -6,8 +6,11 @@ Each sub-command lives in the module of the code it drives and exposes two funct
     def run(args: argparse.Namespace) -> int: ...
 
 Those modules must be cheap to import (no torch, no Qt at module level) so that
-``specktrack --help`` is instant. Errors a user can cause (:class:`SpecktrackError`) are
-printed as one line naming the fix, with exit status 2; no traceback.
+``specktrack --help`` is instant. Exit status: 0 on success; 2 for every error a user can
+cause — a :class:`SpecktrackError`, printed as one line naming the fix, or a usage mistake
+that argparse reports (unknown option, a word where a number belongs) — with no traceback;
+130 when interrupted (Ctrl-C). Anything else is a bug of this package: it propagates with its
+traceback, so it can be reported.
 """
 
 from __future__ import annotations
@@ -72,11 +75,15 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``specktrack`` console script; returns the exit status."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # argparse printed the usage error (2), or --help/--version (0)
+        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 2)
     try:
         return int(args._run(args) or 0)
     except SpecktrackError as exc:
-        print(f"specktrack {args.command}: error: {exc}", file=sys.stderr)
+        line = " ".join(part.strip() for part in str(exc).splitlines() if part.strip())
+        print(f"specktrack {args.command}: error: {line}", file=sys.stderr)  # always one line
         return 2
     except KeyboardInterrupt:
         print(f"specktrack {args.command}: interrupted", file=sys.stderr)

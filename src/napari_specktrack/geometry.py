@@ -28,6 +28,42 @@ HC_KEV_M = 1.239841984e-9
 
 _FWHM_PER_SIGMA = 2.0 * math.sqrt(2.0 * math.log(2.0))
 
+#: plausible lengths (metres): (lowest, highest, what). Beyond them a length is taken to be in
+#: the wrong unit (millimetres or micrometres typed as metres) and refused. The sample →
+#: detector distance has no lower bound but > 0: the simulator takes z → 0 for contact images.
+PLAUSIBLE_M: dict[str, tuple[float, float, str]] = {
+    "pixel_size_m": (5e-8, 1e-3, "pixel size"),
+    "distance_m": (0.0, 50.0, "sample → detector distance"),
+    "source_distance_m": (0.01, 2000.0, "source → sample distance"),
+    "source_size_m": (1e-8, 1e-2, "source size (FWHM)"),
+}
+_UNITS = (("millimetres", 1e-3), ("micrometres", 1e-6), ("nanometres", 1e-9))
+
+
+def _format_m(value_m: float) -> str:
+    """A length in metres, with a readable unit: ``600 m``, ``3.25 µm``."""
+    for unit, factor in (("m", 1.0), ("mm", 1e-3), ("µm", 1e-6), ("nm", 1e-9)):
+        if abs(value_m) >= factor:
+            return f"{value_m / factor:.4g} {unit}"
+    return f"{value_m:.4g} m"
+
+
+def _check_length(name: str, value: float, lo: float, hi: float, what: str) -> None:
+    """Raise :class:`GeometryError` unless ``lo <= value <= hi`` (metres), guessing the unit slip."""
+    if lo <= value <= hi:
+        return
+    bound = f"above {_format_m(hi)}" if value > hi else f"below {_format_m(lo)}"
+    hint = "lengths are in metres"
+    for unit, factor in _UNITS:
+        if value > hi and lo <= value * factor <= hi:
+            hint = (f"lengths are in metres — did you give {unit}? {value:g} {unit} is "
+                    f"{name}: {value * factor:g}")
+            break
+    raise GeometryError(
+        f"Geometry.{name} = {value:g} m: a {what} {bound} is not plausible "
+        f"(expected {f'{_format_m(lo)} – ' if lo > 0 else 'at most '}{_format_m(hi)}); {hint}."
+    )
+
 
 @dataclass(frozen=True)
 class Geometry:
@@ -36,15 +72,21 @@ class Geometry:
     Attributes
     ----------
     energy_keV
-        Photon energy in keV.
+        Photon energy in keV (1–1000).
     pixel_size_m
-        Effective detector pixel size in metres (camera pixel / objective magnification).
+        Effective detector pixel size in metres (camera pixel / objective magnification;
+        0.05 µm – 1 mm).
     distance_m
-        Sample → detector propagation distance z in metres.
+        Sample → detector propagation distance z in metres (> 0, at most 50 m).
     source_distance_m
-        Source → sample distance R1 in metres (sets magnification and source blur).
+        Source → sample distance R1 in metres (sets magnification and source blur;
+        0.01 – 2000 m).
     source_size_m
-        Source size (FWHM) in metres, in the direction that matters (the larger one).
+        Source size (FWHM) in metres, in the direction that matters (the larger one;
+        0.01 µm – 10 mm).
+
+    A length outside its range (:data:`PLAUSIBLE_M`) is refused as a likely unit slip, e.g.
+    ``distance_m: 600`` (millimetres typed as metres).
     """
 
     energy_keV: float = 15.0
@@ -61,22 +103,23 @@ class Geometry:
                     f"Geometry.{f.name} must be a number, got {value!r} ({type(value).__name__}); "
                     f"give it in the unit its name carries."
                 )
-            if not math.isfinite(value) or value <= 0:
+            try:
+                finite = math.isfinite(value)
+            except OverflowError:  # an int too large for a float
+                finite = False
+            if not finite or value <= 0:
                 raise GeometryError(
-                    f"Geometry.{f.name} must be positive and finite, got {value!r}; "
+                    f"Geometry.{f.name} must be positive and finite, got {str(value)[:24]}; "
                     f"check the geometry (units: energy in keV, lengths in metres)."
                 )
             object.__setattr__(self, f.name, float(value))
-        if self.pixel_size_m > 1e-3:
-            raise GeometryError(
-                f"Geometry.pixel_size_m = {self.pixel_size_m} m is larger than 1 mm; "
-                f"pixel sizes are in metres (3.25 µm is 3.25e-6)."
-            )
         if not 1.0 <= self.energy_keV <= 1000.0:
             raise GeometryError(
                 f"Geometry.energy_keV = {self.energy_keV} is outside 1–1000 keV; "
                 f"the energy is in keV (15 keV is 15.0, not 15000)."
             )
+        for name, (lo, hi, what) in PLAUSIBLE_M.items():
+            _check_length(name, getattr(self, name), lo, hi, what)
 
     # --- derived quantities -------------------------------------------------------------
     @property
@@ -172,20 +215,33 @@ class Geometry:
 
     @classmethod
     def from_json(cls, source: str | os.PathLike) -> Geometry:
-        """Read a geometry from a JSON file path or a JSON string."""
-        text = str(source)
-        if not text.lstrip().startswith("{"):
+        """Read a geometry from a JSON file path or a JSON string (text starting with ``{``)."""
+        if isinstance(source, str) and source.lstrip().startswith(("{", "[")):
+            text, where = source, "geometry JSON"
+        else:
             path = Path(source)
-            if not path.is_file():
+            where = f"geometry file {path}"
+            try:
+                text = path.read_bytes().decode("utf-8")
+            except IsADirectoryError:
+                raise FileFormatError(f"{where} is a folder; pass the geometry.json file in it"
+                                      ) from None
+            except (FileNotFoundError, NotADirectoryError):
                 raise FileFormatError(
-                    f"geometry file {path} does not exist; pass --geometry with a geometry.json "
+                    f"{where} does not exist; pass --geometry with a geometry.json "
                     f"such as the one `specktrack simulate` writes"
-                )
-            text = path.read_text()
+                ) from None
+            except UnicodeDecodeError:
+                raise FileFormatError(f"{where} is not a text (JSON) file; pass the geometry.json, "
+                                      f"not an image") from None
+            except OSError as exc:
+                raise FileFormatError(f"{where} cannot be read ({exc.strerror or exc}); check the "
+                                      f"path") from exc
         try:
             data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise FileFormatError(f"geometry JSON is not valid JSON ({exc}); fix the file") from exc
+        except (ValueError, RecursionError) as exc:
+            raise FileFormatError(f"{where} is not valid JSON ({str(exc)[:120]}); fix the file"
+                                  ) from None
         return cls.from_dict(data)
 
 

@@ -130,6 +130,10 @@ def read_tiff_metadata(path: PathLike) -> dict[str, Any]:
     """The JSON metadata that :func:`write_tiff` stored in a TIFF, or ``{}``."""
     import tifffile
 
+    if not Path(path).is_file():
+        raise FileFormatError(f"{path} does not exist; check the path")
+    if not is_tiff(path):
+        raise FileFormatError(f"{path} is not a TIFF file (its first bytes are not a TIFF header)")
     try:
         with tifffile.TiffFile(path) as tif:
             desc = tif.pages[0].description

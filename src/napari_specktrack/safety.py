@@ -143,8 +143,15 @@ def _resolved(paths: Iterable[PathLike | None]) -> list[Path]:
 
 
 def check_writable(path: PathLike, flag: str = "--out") -> None:
-    """Raise unless ``path`` can be created: its nearest existing ancestor is a writable folder."""
+    """Raise unless ``path`` can be created: a valid name whose nearest existing ancestor is a
+    writable folder."""
+    if "\0" in str(path):
+        raise OutputError(f"{flag} {str(path)!r} contains a NUL character; give a valid path")
     p = Path(path).expanduser().resolve()
+    long = [part for part in p.parts if len(os.fsencode(part)) > 255]
+    if long:
+        raise OutputError(f"{flag} {path}: the name {long[0][:40]}… is longer than 255 bytes, more "
+                          f"than file systems allow; choose a shorter name")
     ancestor = p.parent
     while not ancestor.exists():
         ancestor = ancestor.parent
@@ -162,6 +169,10 @@ def check_not_input(path: PathLike, inputs: Iterable[PathLike | None], flag: str
         if item == target:
             raise OutputError(f"refusing to overwrite the input file {item} ({flag}); choose "
                               f"another output path")
+
+
+def _shown(names: Sequence[str]) -> str:
+    return ", ".join(names[:4]) + (" …" if len(names) > 4 else "")
 
 
 class OutputSet:
@@ -183,6 +194,11 @@ class OutputSet:
         The option that named ``target``, for messages (``--out``).
     hint
         Extra advice for a refused existing result (e.g. ``"--resume to continue it"``).
+    known
+        For a folder: the names a result of this command holds. With ``overwrite`` a folder
+        that holds anything else is refused instead of replaced — it is not (only) an earlier
+        result, and replacing it whole would delete those files (``--out .`` or a data folder).
+        ``None``: no such check.
 
     Use as a context manager: files go to :meth:`path`; leaving the block without an error
     commits the set (:meth:`commit`), an error discards what was written.
@@ -190,8 +206,10 @@ class OutputSet:
 
     def __init__(self, target: PathLike, *, inputs: Iterable[PathLike | None] = (),
                  overwrite: bool = False, files: Sequence[str] | None = None,
-                 flag: str = "--out", hint: str = "") -> None:
+                 flag: str = "--out", hint: str = "", known: Iterable[str] | None = None) -> None:
+        check_writable(target, flag)  # a valid name first: the resolving below needs one
         self.target = Path(target).expanduser().absolute()
+        self.known = None if known is None else {str(k) for k in known}
         self.inputs = _resolved(inputs)
         self.overwrite = bool(overwrite)
         self.files = None if files is None else [str(f) for f in files]
@@ -214,8 +232,8 @@ class OutputSet:
     def check(self) -> None:
         """All checks of the policy; raises :class:`OutputError` naming the fix."""
         resolved = self.target.resolve()
-        for item in self.inputs:
-            if item == resolved or (self.is_folder and self.overwrite and resolved in item.parents):
+        for item in self.inputs if self.is_folder else ():  # files: check_not_input below
+            if item == resolved or (self.overwrite and resolved in item.parents):
                 why = "is" if item == resolved else "lies inside"
                 raise OutputError(f"the input {item} {why} the output {self.target}; "
                                   f"{self.flag} must not contain the inputs, choose another one")
@@ -223,12 +241,20 @@ class OutputSet:
             check_not_input(self.target.parent / name, self.inputs, self.flag)
         check_writable(self.target, self.flag)
         clean_stale(self.target.parent)
+        if self.is_folder:
+            clean_stale(self.target)  # a killed writer's temporaries are no result
         existing = self._existing()
         if existing and not self.overwrite:
-            shown = ", ".join(existing[:4]) + (" …" if len(existing) > 4 else "")
             hint = f", {self.hint}" if self.hint else ""
-            raise OutputError(f"{self.flag} {self.target} already holds a result ({shown}); choose "
-                              f"a new {self.flag}{hint}, or pass --overwrite to replace it whole")
+            raise OutputError(f"{self.flag} {self.target} already holds a result ({_shown(existing)});"
+                              f" choose a new {self.flag}{hint}, or pass --overwrite to replace it "
+                              f"whole")
+        foreign = [n for n in existing if self.known is not None and n not in self.known
+                   and not n.startswith(".")]  # hidden files (.DS_Store) go with the old set
+        if self.is_folder and foreign:
+            raise OutputError(f"{self.flag} {self.target} holds files that are not part of a result "
+                              f"({_shown(foreign)}); replacing it would delete them — move them "
+                              f"out, or choose a new {self.flag}")
 
     # --- writing ---------------------------------------------------------------------------------
     def _stage(self) -> Path:

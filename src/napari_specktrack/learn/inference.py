@@ -20,6 +20,7 @@ channels and the output averaged). ``.pt``/``.pth`` files are read with
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -49,13 +50,36 @@ def _metadata(raw: Any, path: Path) -> dict:
     return meta
 
 
+def _short(exc: BaseException) -> str:
+    """The first line of an error from a library, at most 160 characters (messages are one line)."""
+    text = next((line.strip() for line in str(exc).splitlines() if line.strip()), type(exc).__name__)
+    return text if len(text) <= 160 else text[:157] + "…"
+
+
+def _file_kind(path: Path) -> str:
+    """"safetensors" or "torch", by the file's first bytes (its name is not enough)."""
+    with open(path, "rb") as fh:
+        head = fh.read(9)
+        size = os.fstat(fh.fileno()).st_size
+    if not head:
+        raise FileFormatError(f"generator weights {path} is empty (0 bytes); the copy or download "
+                              f"is incomplete, copy it again")
+    # safetensors: an 8-byte little-endian header length that fits the file, then the JSON header
+    # (checked first: the length's first byte may be anything, 0x80 included)
+    if head[8:9] == b"{" and 0 < int.from_bytes(head[:8], "little") <= size - 8:
+        return "safetensors"
+    if head.startswith((b"PK\x03\x04", b"\x80")):  # torch.save: zip archive, or legacy pickle
+        return "torch"
+    return "safetensors" if path.suffix == ".safetensors" else "torch"
+
+
 def _load_state(path: Path) -> tuple[dict, dict]:
-    """(generator state dict, metadata) from a weights file."""
+    """(generator state dict, metadata) from a weights file (safetensors or torch, by content)."""
     import torch
 
     if not path.is_file():
         raise FileFormatError(f"generator weights {path} not found; pass 'pretrained' or a weights file")
-    if path.suffix == ".safetensors":
+    if _file_kind(path) == "safetensors":
         from safetensors import safe_open
         from safetensors.torch import load_file
 
@@ -64,24 +88,31 @@ def _load_state(path: Path) -> tuple[dict, dict]:
             with safe_open(str(path), framework="pt") as fh:
                 meta_raw = (fh.metadata() or {}).get(METADATA_KEY)
         except Exception as exc:  # safetensors raises its own error types
-            raise FileFormatError(f"{path} is not a readable safetensors file ({exc})") from exc
+            raise FileFormatError(f"{path} is not a readable safetensors file ({_short(exc)}); "
+                                  f"export the weights again") from exc
         return state, _metadata(meta_raw, path)
     try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
+        with open(path, "rb") as fh:  # a file object: torch would pick its reader by the name
+            obj = torch.load(fh, map_location="cpu", weights_only=True)
     except Exception as exc:
+        # torch's refusal of a pickled object is a page of advice: say what it means instead
+        detail = ("it holds pickled Python objects" if "weights only load failed"
+                  in str(exc).lower() else _short(exc))
         raise FileFormatError(
-            f"{path} could not be read as a weights-only torch file ({exc}); only tensors and "
-            f"plain containers are accepted, never pickled objects"
+            f"{path} could not be read as a weights-only torch file ({detail}); only "
+            f"tensors and plain containers are accepted, never pickled objects"
         ) from exc
     if isinstance(obj, dict) and "generator" in obj:  # our training checkpoint
         # its averaged weights when it has them (what training exports)
         state = obj.get("generator_ema", obj["generator"])
         if not isinstance(state, dict):
-            raise FileFormatError(f"{path} is a checkpoint without generator weights")
+            raise FileFormatError(f"{path} is a checkpoint without generator weights; pass the "
+                                  f"checkpoint.pt or generator.safetensors of a training run")
         return state, _metadata(obj.get("meta"), path)
     if isinstance(obj, dict) and all(isinstance(v, torch.Tensor) for v in obj.values()):
         return obj, {"origin": "pix2pixHD state dict"}  # NVIDIA pix2pixHD latest_net_G.pth
-    raise FileFormatError(f"{path} holds no generator weights (expected a state dict)")
+    raise FileFormatError(f"{path} holds no generator weights (expected a state dict); pass the "
+                          f"generator.safetensors of a `specktrack train` run")
 
 
 def load_generator(generator: str | Path = "pretrained", device: str = "cpu", *,
@@ -102,8 +133,8 @@ def load_generator(generator: str | Path = "pretrained", device: str = "cpu", *,
     try:
         config = config_from_state_dict(state)
     except Exception as exc:  # a state dict of something else: wrong keys, ranks or sizes
-        raise FileFormatError(f"{path} is not a pix2pixHD global generator ({exc}); pass the "
-                              f"generator.safetensors of a `specktrack train` run") from exc
+        raise FileFormatError(f"{path} is not a pix2pixHD global generator ({_short(exc)}); pass "
+                              f"the generator.safetensors of a `specktrack train` run") from exc
     _check_finite_weights(state, path)
     if preset is not None:
         want = PRESETS.get(preset)
@@ -118,10 +149,13 @@ def load_generator(generator: str | Path = "pretrained", device: str = "cpu", *,
                 f"drop --preset (it is detected from the weights) or pick the matching one"
             )
     model = GlobalGenerator(config)
+    _check_dtypes(state, model, path)
     try:
         model.load_state_dict(state, strict=True)
     except Exception as exc:  # missing or unexpected keys, size mismatches
-        raise FileFormatError(f"{path} does not fit a pix2pixHD generator ({str(exc)[:200]}); pass "
+        detail = " ".join(str(exc).split())  # torch lists every mismatch over several lines
+        detail = detail if len(detail) <= 200 else detail[:197] + "…"
+        raise FileFormatError(f"{path} does not fit a pix2pixHD generator ({detail}); pass "
                               f"the generator.safetensors of a `specktrack train` run") from exc
     _check_normalisation(meta, path)
     model.eval().to(device)
@@ -141,6 +175,16 @@ def _check_finite_weights(state: dict, path: Path) -> None:
         if value.is_floating_point() and not bool(torch.isfinite(value).all()):
             raise FileFormatError(f"{path}: the weights {key!r} contain NaN/inf (a diverged "
                                   f"training run?); use an earlier checkpoint or retrain")
+
+
+def _check_dtypes(state: dict, model: Any, path: Path) -> None:
+    """Weights the network holds as floats must be floats in the file (an int tensor would be
+    cast silently into nonsense)."""
+    want = model.state_dict()
+    for key, value in state.items():
+        if key in want and want[key].is_floating_point() and not value.is_floating_point():
+            raise FileFormatError(f"{path}: the weights {key!r} are {str(value.dtype)[6:]}, not "
+                                  f"floating point; not a generator file, export it again")
 
 
 def _check_normalisation(meta: dict, path: Path) -> None:

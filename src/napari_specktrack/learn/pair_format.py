@@ -42,6 +42,8 @@ def choose_validation(n: int, fraction: float, seed: int = 0) -> np.ndarray:
     ``round(fraction · n)`` pairs, but at least one when ``fraction > 0`` and ``n ≥ 2``, and
     never all of them (one pair at least is left to train on).
     """
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 0:
+        raise InputError(f"number of pairs must be ≥ 1, got {n!r}")
     fraction = float(fraction)
     if not 0.0 <= fraction < 1.0:
         raise InputError(f"validation fraction must be in [0, 1), got {fraction}")

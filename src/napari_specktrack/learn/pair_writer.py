@@ -29,7 +29,7 @@ import numpy as np
 from ..errors import InputError, OutputError
 from ..geometry import Geometry
 from ..safety import OutputSet
-from .pair_format import FORMAT, VERSION, check_name, image_path
+from .pair_format import FORMAT, KINDS, VERSION, check_name, image_path
 from .pairs import PairFolder, read_pairs
 
 MODES = ("new", "overwrite", "append", "update")
@@ -84,6 +84,8 @@ class PairWriter:
         if mode == "append" and self.old is not None:
             for rec in self.old.records:
                 self.keep(rec["name"])
+        if self.old is not None:
+            self._keep_other_files()
 
     @property
     def names(self) -> list[str]:
@@ -148,6 +150,19 @@ class PairWriter:
         self.index["pairs"].append(rec)
         return rec
 
+    def _keep_other_files(self) -> None:
+        """Files of the folder that are not pairs (notes, a README) stay when pairs are added
+        or edited: they are linked into the new set (the swap would drop them otherwise)."""
+        ours = {*KINDS.values(), "pairs.json"}
+        for entry in sorted(self.old.path.iterdir()):
+            if entry.name in ours or entry.name.startswith("."):
+                continue
+            dst = self.outputs.path(entry.name)
+            if entry.is_dir() and not entry.is_symlink():
+                shutil.copytree(entry, dst, copy_function=_link, symlinks=True)
+            else:
+                _link(entry, dst)
+
     def _staged(self, kind: str, name: str) -> Path:
         rel = image_path(Path("."), kind, name)
         path = self.outputs.path(str(rel))
@@ -175,10 +190,10 @@ class PairWriter:
         (self.commit if exc_type is None else self.abort)()
 
 
-def _link(src: Path, dst: Path) -> None:
+def _link(src: str | Path, dst: str | Path) -> None:
     """Hard-link ``src`` to ``dst`` (files are replaced, never edited in place, so a link is
     safe); copy where the file system cannot link."""
     try:
-        os.link(src, dst)
+        os.link(src, dst, follow_symlinks=False)
     except OSError:
-        shutil.copy2(src, dst)
+        shutil.copy2(src, dst, follow_symlinks=False)

@@ -5,7 +5,8 @@ compares it with the theory — spheres of a known material and radius (--sphere
 a --tube), or the exact phantom of a simulation (--phantom phantom.json) — fits centres, radii
 and offset, prints the metrics, and writes the profiles as CSV, the plot as PNG/SVG and the
 metrics as JSON. For a stack, --frame picks one frame, or --every-ms overlays one profile per
-time node (e.g. every 50 ms at --frame-rate-hz 20).
+time node (e.g. every 50 ms at --frame-rate-hz 20). Existing output files are refused unless
+--overwrite; no output may be an input.
 
 Only what the line can see is fitted: a radius needs its sphere's (or the tube's) edges on the
 line; the others are held at their nominal values and listed as "held". Every fitted value is
@@ -65,6 +66,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     out.add_argument("--plot", help="write the plot here (.png, .svg or .pdf)")
     out.add_argument("--json", help="write the metrics here")
     out.add_argument("--x-unit", choices=("um", "px"), default="um", help="plot x axis unit (default µm)")
+    out.add_argument("--overwrite", action="store_true",
+                     help="replace existing output files (default: refuse)")
 
 
 def _material(text: str) -> Any:
@@ -142,6 +145,9 @@ def _image_input(args: argparse.Namespace, image):
     if image.ndim == 2:
         if args.every_ms is not None:
             raise InputError("--every-ms needs a stack (n, y, x); this image is 2-D")
+        if args.frame != 0:
+            raise InputError(f"--frame {args.frame} needs a stack (n, y, x); {args.image} is one "
+                             f"2-D image — drop --frame")
         return ProfileImage("phase", image)
     if image.ndim != 3:
         raise InputError(f"{args.image} has shape {image.shape}; expected (y, x) or (n, y, x)")
@@ -153,19 +159,43 @@ def _image_input(args: argparse.Namespace, image):
     return ProfileImage("phase", image, frames=(args.frame,))
 
 
+#: the formats the plot can be written in
+PLOT_SUFFIXES = (".png", ".svg", ".pdf")
+
+
 def _outputs(args: argparse.Namespace) -> dict[str, Path | None]:
-    """The output paths, each checked against every input before anything is computed."""
-    from ..io import check_not_input
+    """The output paths, each checked before anything is computed: not an input, writable, a
+    known plot format, and not an existing file unless --overwrite."""
+    from ..errors import InputError, OutputError
+    from ..safety import OutputSet
 
     out_dir = Path(args.out) if args.out else None
+    if out_dir is not None and out_dir.exists() and not out_dir.is_dir():
+        raise OutputError(f"--out {out_dir} is a file; give a folder for profile.csv, profile.png "
+                          f"and profile.json")
     paths = {"csv": args.csv or (out_dir / "profile.csv" if out_dir else None),
              "plot": args.plot or (out_dir / "profile.png" if out_dir else None),
              "json": args.json or (out_dir / "profile.json" if out_dir else None)}
+    plot = paths["plot"]
+    if plot is not None and Path(plot).suffix.lower() not in PLOT_SUFFIXES:
+        raise InputError(f"--plot {plot}: the plot is written as {', '.join(PLOT_SUFFIXES)}; "
+                         f"give one of these extensions")
     inputs = [p for p in (args.image, args.geometry, args.phantom) if p]
-    for path in paths.values():
-        if path is not None:
-            check_not_input(path, inputs)
-    return {k: (Path(v) if v is not None else None) for k, v in paths.items()}
+    given = {k: Path(v) for k, v in paths.items() if v is not None}
+    if len({p.expanduser().resolve() for p in given.values()}) < len(given):
+        raise InputError("--csv, --plot and --json must name different files")
+    for key, path in given.items():
+        flag = f"--{key}" if getattr(args, key) else "--out"
+        OutputSet(path, inputs=inputs, overwrite=args.overwrite, files=[path.name], flag=flag)
+    return {k: given.get(k) for k in paths}
+
+
+def _write(path: Path, inputs: list, overwrite: bool, write) -> None:
+    """Write one output file through the output policy (staged, then moved into place)."""
+    from ..safety import OutputSet
+
+    with OutputSet(path, inputs=inputs, overwrite=overwrite, files=[path.name]) as outputs:
+        write(outputs.path(path.name))
 
 
 def _print(result, width_px: int) -> None:
@@ -219,20 +249,20 @@ def run(args: argparse.Namespace) -> int:
                              fit_contrast=args.fit_contrast, robust=args.robust)
     result = profile_set.compute()
     _print(result, args.width)
-    if args.out:
-        Path(args.out).mkdir(parents=True, exist_ok=True)
+    inputs = [p for p in (args.image, args.geometry, args.phantom) if p]
     if paths["csv"]:
-        result.write_csv(paths["csv"])
+        _write(paths["csv"], inputs, args.overwrite, result.write_csv)
         print(f"wrote {paths['csv']}")
     if paths["json"]:
         report = result.report()
-        write_json(paths["json"], {
+        record = {
             "image": str(args.image), "line_yx_px": [list(line.start_yx_px), list(line.end_yx_px)],
             "width_px": args.width, "geometry": geometry.to_dict(), "theory": report["theory"],
-            "profiles": {c["column"]: c for c in report["curves"]}})
+            "profiles": {c["column"]: c for c in report["curves"]}}
+        _write(paths["json"], inputs, args.overwrite, lambda p: write_json(p, record))
         print(f"wrote {paths['json']}")
     if paths["plot"]:
-        _plot(paths["plot"], result, args.x_unit)
+        _write(paths["plot"], inputs, args.overwrite, lambda p: _plot(p, result, args.x_unit))
         print(f"wrote {paths['plot']}")
     return 0
 

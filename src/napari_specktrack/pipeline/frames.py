@@ -92,6 +92,9 @@ def _check_array(name: str, data: Any, *, stack: bool = True) -> tuple[int, ...]
     dtype = np.dtype(getattr(data, "dtype", np.float32))
     if dtype.kind not in "uif":
         raise InputError(f"{name} has dtype {dtype}; detector images must be integer or float counts")
+    if len(shape) == 3 and shape[-1] in (3, 4) and min(shape[:2]) >= MIN_SIDE_PX:
+        raise InputError(f"{name} has shape {shape}: a colour (RGB/RGBA) image, not detector "
+                         f"counts; save it as a grayscale (y, x) image (one channel) first")
     if min(shape[-2:]) < MIN_SIDE_PX:
         raise InputError(f"{name} is only {shape[-2]}×{shape[-1]} px; speckle tracking needs at "
                          f"least {MIN_SIDE_PX}×{MIN_SIDE_PX} px")

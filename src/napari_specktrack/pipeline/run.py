@@ -32,6 +32,7 @@ from ..geometry import Geometry
 from ..provenance import array_input, file_input, make_record
 from .frames import Frames
 from .params import GeneratorSpec, RetrievalParams
+from .progress import Ticker, tracking_bands
 
 #: progress steps per frame (generation and tracking share them)
 UNITS_PER_FRAME = 100
@@ -60,8 +61,10 @@ def _indices(frames: Frames, indices: Sequence[int] | None) -> list[int]:
     return out
 
 
-def _load_model(spec: GeneratorSpec, model: Any = None) -> tuple[Any, dict, str]:
-    """(module, metadata, device) for ``spec``; the weights are checked when loaded."""
+def _load_model(spec: GeneratorSpec, model: Any = None,
+                shape_yx: tuple[int, int] | None = None) -> tuple[Any, dict, str]:
+    """(module, metadata, device) for ``spec``; the weights are checked when loaded, and the
+    frames (``shape_yx``, pixels) against what the network can take."""
     from ..devices import resolve_device
 
     device = resolve_device(spec.device)
@@ -69,6 +72,13 @@ def _load_model(spec: GeneratorSpec, model: Any = None) -> tuple[Any, dict, str]
         from ..learn.inference import load_generator
 
         model = load_generator(spec.weights, device)
+    if shape_yx is not None:
+        n_down = int(model[1].get("config", {}).get("n_downsampling", 0))
+        multiple = 2 ** n_down
+        if min(shape_yx) <= multiple:
+            raise InputError(f"the frames ({shape_yx[0]}×{shape_yx[1]} px) are too small for this "
+                             f"generator: it halves them {n_down} times and needs more than "
+                             f"{multiple} px a side; use larger frames or a measured in-line image")
     return model[0], model[1], device
 
 
@@ -133,11 +143,23 @@ def _resolve_window(frames: Frames, params: RetrievalParams, first: int
     if params.window_px is None or params.search_px is None:
         from ..retrieval.tracking import suggest_parameters
 
-        suggestion = suggest_parameters(frames.reference_image(), frames.sample_frame(first))
+        ny, nx = frames.shape_yx
+        try:
+            suggestion = suggest_parameters(frames.reference_image(), frames.sample_frame(first))
+        except InputError as exc:  # its message is about its own trial parameters, not the user's
+            raise InputError(f"no tracking window could be suggested for the frames ({ny}×{nx} "
+                             f"px): {exc}; give window_px and search_px (--window-px, "
+                             f"--search-px) that fit, e.g. 9 and 3 (15 px)") from exc
         params = params.with_window(params.window_px or suggestion["window_px"],
                                     params.search_px or suggestion["search_px"])
     w, s = params.window_px, params.search_px
     ny, nx = frames.shape_yx
+    if suggestion is not None and (s < 1 or w < 3 or min(ny, nx) < w + 2 * s):
+        # the suggestion is the run's, not the user's: say so, and what would fit
+        raise InputError(f"the frames ({ny}×{nx} px) are too small for the suggested tracking "
+                         f"window ({w} px, search ±{s} px); give window_px and search_px "
+                         f"(--window-px, --search-px) with window + 2 × search ≤ {min(ny, nx)} "
+                         f"px, e.g. 9 and 3 (15 px), or use larger frames")
     if min(ny, nx) < w + 2 * s:
         raise InputError(f"the frames ({ny}×{nx} px) are smaller than window + 2 × search "
                          f"({w} + 2 × {s} px); use a smaller window_px/search_px or larger frames")
@@ -173,7 +195,8 @@ def prepare(frames: Frames, geometry: Geometry, params: RetrievalParams, *,
         if not background.any():
             raise InputError("the background mask is empty; mark some pixels of empty beam")
     params, suggestion = _resolve_window(frames, params, first)
-    loaded = _load_model(params.inline, model) if params.inline_kind == "generated" else None
+    loaded = (_load_model(params.inline, model, frames.shape_yx)
+              if params.inline_kind == "generated" else None)
     reference, hot = frames.reference_image(), 0
     if params.hot_pixel_threshold is not None:
         reference, hot = remove_hot_pixels(reference, params.hot_pixel_threshold)
@@ -213,10 +236,16 @@ def inpaint_warning(fraction: float, tag: str) -> str | None:
 
 
 def _frame_loop(plan: Plan, idx: list[int], progress: Progress, cancel: Cancel,
-                cache: Mapping[int, np.ndarray]) -> tuple[dict[str, list], list[np.ndarray], list[str], int]:
+                cache: Mapping[int, np.ndarray], band_progress: bool = False
+                ) -> tuple[dict[str, list], list[np.ndarray], list[str], dict[str, Any]]:
     generating = plan.params.inline_kind == "generated"
     step = plan.params.inline.batch_size if generating else 1
     total = len(idx) * UNITS_PER_FRAME
+    p = plan.params
+    bands = tracking_bands(plan.frames.shape_yx, p.window_px, p.search_px) if band_progress else None
+    ticker = Ticker(progress, total, bands)
+    if band_progress:
+        ticker.report(0)  # a bar from the start, not after the first frame
     out: dict[str, list] = {}
     generated: list[np.ndarray] = []
     warnings: list[str] = []
@@ -231,8 +260,7 @@ def _frame_loop(plan: Plan, idx: list[int], progress: Progress, cancel: Cancel,
             base = c * UNITS_PER_FRAME
 
             def sub(done: int, n: int, base: int = base, k: int = len(chunk)) -> None:
-                if progress is not None:
-                    progress(base + int(k * UNITS_PER_FRAME / 2 * done / max(n, 1)), total)
+                ticker.report(base + int(k * UNITS_PER_FRAME / 2 * done / max(n, 1)))
 
             todo = [k for k, i in enumerate(chunk) if i not in cache]
             made = iter(plan.generate([chunk[k] for k in todo], [checked[k][0] for k in todo],
@@ -240,7 +268,9 @@ def _frame_loop(plan: Plan, idx: list[int], progress: Progress, cancel: Cancel,
             inlines = [cache[i] if i in cache else next(made) for i in chunk]
             generated += inlines
         for k, (i, (sample, _)) in enumerate(zip(chunk, checked)):
-            arrays, frame_stats = plan.process(sample, inlines[k], cancel)
+            stop = (c + k + 1) * UNITS_PER_FRAME
+            hook = ticker.band(max(ticker.done, stop - UNITS_PER_FRAME), stop, cancel)
+            arrays, frame_stats = plan.process(sample, inlines[k], hook)
             stats["hot"] += frame_stats["hot_pixels"]
             stats["fusion"] = stats["fusion"] or frame_stats["fusion"]
             tag = f"frame {i}" if plan.frames.is_stack else "the frame"
@@ -249,8 +279,7 @@ def _frame_loop(plan: Plan, idx: list[int], progress: Progress, cancel: Cancel,
                 warnings.append(msg)
             for key, value in arrays.items():
                 out.setdefault(key, []).append(value)
-            if progress is not None:
-                progress((c + k + 1) * UNITS_PER_FRAME, total)
+            ticker.report(stop)
     return out, generated, warnings, stats
 
 
@@ -258,7 +287,8 @@ def retrieve(frames: Frames, geometry: Geometry, params: RetrievalParams, *,
              indices: Sequence[int] | None = None, background: np.ndarray | None = None,
              inputs: Mapping[str, Any] | None = None, progress: Progress = None,
              cancel: Cancel = None, model: Any = None,
-             inline_cache: Mapping[int, np.ndarray] | None = None) -> RunResult:
+             inline_cache: Mapping[int, np.ndarray] | None = None,
+             band_progress: bool = False) -> RunResult:
     """Retrieve phase, transmission, dark-field, displacement and quality (see module docstring).
 
     ``indices`` picks frames of a stack (default all); ``inputs`` describes where the images
@@ -266,13 +296,17 @@ def retrieve(frames: Frames, geometry: Geometry, params: RetrievalParams, *,
     ``layer_input`` by role; default: the array shapes). ``inline_cache`` holds in-line images
     the same generator spec already made, by frame index (the network is not run again for
     them). A single (y, x) sample gives (y, x) arrays, a stack (k, y, x) for the k frames asked.
+    ``band_progress`` also reports progress from the start and between the bands of rows a
+    frame is tracked in (estimated by :func:`tracking_bands`), so a large frame shows that it
+    is working (the command line's bar); otherwise progress comes once per frame.
     """
     from ..retrieval.methods import Retrieval
 
     t0 = time.perf_counter()
     idx = _indices(frames, indices)
     plan = prepare(frames, geometry, params, background=background, model=model, first=idx[0])
-    out, generated, warnings, stats = _frame_loop(plan, idx, progress, cancel, inline_cache or {})
+    out, generated, warnings, stats = _frame_loop(plan, idx, progress, cancel, inline_cache or {},
+                                                  band_progress)
     stacked = frames.is_stack
     arrays = {k: (np.stack(v) if stacked else v[0]) for k, v in out.items()}
     fractions = [round(1.0 - float(np.mean(v)), 4) for v in out["valid"]]
@@ -325,7 +359,7 @@ def generate(frames: Frames, spec: GeneratorSpec, *, geometry: Geometry | None =
     spec = spec.validate()
     idx = _indices(frames, indices)
     frames.validate()
-    module, meta, device = _load_model(spec, model)
+    module, meta, device = _load_model(spec, model, frames.shape_yx)
     step = spec.batch_size
     total = len(idx) * UNITS_PER_FRAME
     plan = Plan(frames, geometry or Geometry(), RetrievalParams.for_inline(spec), np.empty(0),

@@ -5,7 +5,9 @@ quality.tif (peak ZNCC) and provenance.json into the folder --out; with --genera
 inline_generated.tif. A sample stack (n, y, x) gives stacks. Raw frames are corrected with
 --dark/--flat as (I − dark) / (flat − dark). Geometry comes from --geometry, or from the sample
 TIFF's metadata when it carries one (files written by this plugin do). An existing result
-folder is refused unless --overwrite is given (the new set then replaces it whole).
+folder is refused unless --overwrite is given (the new set then replaces it whole; a folder
+that holds other files than a result's is never replaced). A progress bar on stderr moves
+band by band through each frame.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from .._cli_options import progress_bar, retrieval_params
     from ..io import read_tiff
-    from ..pipeline import UNITS_PER_FRAME, retrieve
+    from ..pipeline import INLINE_FIELD, UNITS_PER_FRAME, retrieve
     from ..pipeline.files import RESULT_FILES, load_frames, load_geometry, write_result
     from ..provenance import file_input
     from ..safety import OutputSet
@@ -42,11 +44,12 @@ def run(args: argparse.Namespace) -> int:
     geometry = load_geometry(args.geometry, args.sample)
     if args.geometry is not None:
         paths.append(args.geometry)
-    outputs = OutputSet(args.out, inputs=paths, overwrite=args.overwrite)
+    outputs = OutputSet(args.out, inputs=paths, overwrite=args.overwrite,
+                        known=(*RESULT_FILES, INLINE_FIELD.file))
     progress, close = progress_bar("retrieve", scale=UNITS_PER_FRAME)
     try:
         result = retrieve(frames, geometry, params, background=background, inputs=inputs,
-                          progress=progress)
+                          progress=progress, band_progress=True)
     finally:
         close()
     with outputs:
