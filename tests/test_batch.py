@@ -171,3 +171,12 @@ def test_batch_never_makes_the_client_the_global_default(monkeypatch):
         with pytest.raises(ValueError):
             default_client()
     assert os.environ.get("DASK_SCHEDULER_ADDRESS") is None
+
+
+def test_a_single_image_is_a_sequence_of_one_frame(tmp_path):
+    sim = tmp_path / "one"
+    assert main(["simulate", "--phantom", "smooth", "--size", "64", "--out", str(sim)]) == 0
+    out = tmp_path / "one.zarr"
+    assert main(["batch", "--reference", str(sim / "reference.tif"), "--sample",
+                 str(sim / "sample.tif"), "--workers", "0", "--out", str(out), *P]) == 0
+    assert zarr.open_group(str(out))["phase"].shape == (1, 64, 64)

@@ -48,3 +48,14 @@ def test_simulate_foaming_frames(tmp_path):
 def test_user_errors_exit_2_with_a_message(tmp_path, capsys, args, fragment):
     assert main(["simulate", "--out", str(tmp_path / "x"), *args]) == 2
     assert fragment in capsys.readouterr().err
+
+
+def test_overwrite_never_replaces_a_folder_holding_other_files(tmp_path, capsys):
+    out = tmp_path / "data"
+    out.mkdir()
+    (out / "my_notes.txt").write_text("beamline log")
+    args = ["simulate", "--phantom", "smooth", "--size", "32", "--out", str(out)]
+    assert main(args) == 2 and "already holds" in capsys.readouterr().err
+    assert main([*args, "--overwrite"]) == 2
+    assert "not part of a result" in capsys.readouterr().err
+    assert (out / "my_notes.txt").read_text() == "beamline log"

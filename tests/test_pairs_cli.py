@@ -58,8 +58,11 @@ def test_pairs_writes_the_folder_and_refuses_to_overwrite(stacks, tmp_path, caps
     assert "already holds 12 of these crops" in capsys.readouterr().err
     assert main(_args(d, out, "--grid", "--append")) == 0
     assert len(read_pairs(out)) == 12 + 32
+    assert main(_args(d, out, "--grid", "--overwrite")) == 2  # replacing would delete the notes
+    assert "not part of a result" in capsys.readouterr().err
+    (out / "notes.txt").unlink()
     assert main(_args(d, out, "--grid", "--overwrite")) == 0
-    assert len(read_pairs(out)) == 32 and not (out / "notes.txt").exists()
+    assert len(read_pairs(out)) == 32
     assert {p.name: _sha(p) for p in d.glob("*.tif")} == sums  # inputs untouched
 
 

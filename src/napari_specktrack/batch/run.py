@@ -24,7 +24,7 @@ from typing import Any
 
 from ..errors import CancelledError, InputError
 from ..geometry import Geometry
-from ..pipeline import RetrievalParams
+from ..pipeline import OUTPUT_FIELDS, RetrievalParams
 from ..provenance import file_input, make_record
 from ..safety import OutputSet
 from . import store as st
@@ -110,7 +110,9 @@ def plan_batch(sample: str | os.PathLike, reference: str | os.PathLike, params: 
         # a new store is written in place (a killed run resumes it); an old one being replaced
         # is staged beside it and swapped in at the end (OutputSet)
         replacing = target.exists()
-        outputs = OutputSet(target, inputs=paths, overwrite=overwrite)
+        outputs = OutputSet(target, inputs=paths, overwrite=overwrite,
+                            known=("zarr.json", ".zgroup", ".zattrs", st.DONE,
+                                   *(f.key for f in OUTPUT_FIELDS)))
         path = outputs.folder() if replacing else target
         group = st.create_store(path, len(seq), seq.shape_yx, key=key,
                                 attrs={"geometry": geometry.to_dict(), "provenance": prov})

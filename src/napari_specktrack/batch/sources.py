@@ -111,6 +111,8 @@ class FrameSequence:
             return np.asarray(tifffile.imread(self.files[index]))
         if self._handle is None:
             self._handle = self._open()
+        if self._handle.ndim == 2:  # a single image is a sequence of one frame
+            return np.asarray(self._handle)
         return np.asarray(self._handle[index])
 
     def _open(self) -> Any:

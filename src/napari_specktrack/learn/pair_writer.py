@@ -74,8 +74,11 @@ class PairWriter:
         elif mode == "append" and self.out.is_dir() and any(self.out.iterdir()):
             raise OutputError(f"{flag} {self.out} holds files but no pair folder; choose an "
                               f"empty or new folder to append to")
+        # replacing a set whole must not delete what is not part of it (notes, a data folder):
+        # one rule for every command (safety.OutputSet ``known``)
+        known = ("inputs", "targets", "references", "pairs.json") if mode == "overwrite" else None
         self.outputs = OutputSet(self.out, inputs=inputs, overwrite=mode != "new", flag=flag,
-                                 hint="--append to add pairs to it")
+                                 hint="--append to add pairs to it", known=known)
         self.index = {"format": FORMAT, "version": VERSION, "geometry": geometry.to_dict(),
                       "normalisation": normalisation if normalisation is not None else (
                           self.old.normalisation if self.old is not None else None),

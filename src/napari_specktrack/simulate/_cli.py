@@ -93,8 +93,10 @@ def run(args: argparse.Namespace) -> int:
     if len(args.phantom) != 1:
         raise InputError("give one --phantom for an acquisition (several only with --pairs)")
     from ..safety import OutputSet
+    from .acquisition import Acquisition
 
-    outputs = OutputSet(args.out, inputs=[args.geometry], overwrite=args.overwrite)
+    outputs = OutputSet(args.out, inputs=[args.geometry], overwrite=args.overwrite,
+                        known=Acquisition.FILES)
     acq = simulate(
         args.phantom[0], args.size, seed=args.seed, geometry=geometry, config=config,
         frames=args.frames, progress=_progress(args.phantom[0]),

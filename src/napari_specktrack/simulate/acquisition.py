@@ -46,6 +46,9 @@ class Acquisition:
     info: dict = field(default_factory=dict)
 
     TRUTH = ("phase", "transmission", "darkfield", "dx", "dy", "inline")
+    #: the files :meth:`save` writes
+    FILES = ("reference.tif", "sample.tif", "inline.tif", *(f"truth_{n}.tif" for n in TRUTH),
+             "geometry.json", "phantom.json", "simulation.json")
 
     def regions(self, ring_px: float = 6.0, border_px: int = 12) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Boolean masks ``(edge ring, interior, core)`` from the truth, for accuracy figures.
@@ -83,7 +86,8 @@ class Acquisition:
         from ..io import write_json, write_tiff
         from ..safety import OutputSet
 
-        outputs = out if isinstance(out, OutputSet) else OutputSet(out, overwrite=overwrite)
+        outputs = out if isinstance(out, OutputSet) else OutputSet(out, overwrite=overwrite,
+                                                                   known=self.FILES)
         prov = self.provenance()
         meta = {"geometry": self.geometry.to_dict(), "provenance": prov}
         with outputs:
