@@ -156,8 +156,12 @@ def test_writer_modes_new_overwrite_append_update(tmp_path):
     folder = read_pairs(p)
     assert folder.names == ["b", "e"] and folder.records[0]["split"] == "validation"
     assert sorted(x.name for x in (p / "inputs").iterdir()) == ["b.tif", "e.tif"]
-    # overwrite replaces the set whole: nothing of the old one stays
+    # overwrite replaces the set whole: nothing of the old one stays; a foreign file is kept
+    # by refusing (replacing the folder would delete it)
     (p / "stale.txt").write_text("old")
+    with pytest.raises(OutputError, match="not part of a result"):
+        write_pairs(p, inputs, targets, [{"name": "z"}], Geometry(), overwrite=True)
+    (p / "stale.txt").unlink()
     write_pairs(p, inputs, targets, [{"name": "z"}], Geometry(), overwrite=True)
     assert sorted(x.name for x in p.iterdir()) == ["inputs", "pairs.json", "targets"]
     assert read_pairs(p).names == ["z"]
