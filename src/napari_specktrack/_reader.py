@@ -7,6 +7,8 @@
   default; pick another with :func:`read_hdf5` (``dataset="/entry/data/data"``) or in the
   Acquisition widget, which lists :func:`hdf5_datasets`. Large datasets stay lazy (dask over
   h5py, one frame per chunk).
+* Folders of numbered TIFF frames, zarr stores (a ``batch`` result opens as its fields) and
+  NXtomo files (split by ``image_key``) open lazily: :mod:`._reader_sequences`.
 * Geometry: if the TIFF carries specktrack JSON metadata, or a ``<name>.json`` sidecar (as the
   writer writes) or a ``geometry.json`` sits beside the file, the layer gets
   ``metadata["geometry"]`` and a ``scale`` in µm (object-plane pixel).
@@ -52,9 +54,12 @@ def napari_get_reader(path: str | list[str]) -> Callable[[Any], list[LayerData]]
 
 def _readable(p: Path) -> bool:
     """True when ``p`` is a TIFF or HDF5 file by name *and* content, with an image in it."""
+    from ._reader_sequences import is_tiff_folder, is_zarr_store
     from .io import is_tiff
 
     suffix = p.suffix.lower()
+    if p.is_dir():  # a folder of TIFF frames, or a zarr store
+        return is_zarr_store(p) or is_tiff_folder(p)
     if not p.is_file():
         return False
     if suffix in TIFF_SUFFIXES:
@@ -85,9 +90,23 @@ def is_hdf5(path: str | os.PathLike) -> bool:
 
 
 def read_paths(path: str | list[str]) -> list[LayerData]:
-    """Read one or several files into napari layer-data tuples (one Image layer per file)."""
+    """Read one or several paths into napari layer-data tuples: one Image layer per file; the
+    layers of a folder of TIFF frames, a zarr store or an NXtomo file (:mod:`._reader_sequences`)."""
+    from . import _reader_sequences as seq
+    from .nexus import is_nxtomo
+
     paths = [path] if isinstance(path, (str, os.PathLike)) else list(path)
-    return [read_file(p) for p in paths]
+    layers: list[LayerData] = []
+    for item in map(Path, paths):
+        if seq.is_zarr_store(item):
+            layers += seq.read_zarr(item)
+        elif item.is_dir():
+            layers += seq.read_tiff_folder(item)
+        elif item.suffix.lower() in HDF5_SUFFIXES and is_nxtomo(item):
+            layers += seq.read_nxtomo_layers(item)
+        else:
+            layers.append(read_file(item))
+    return layers
 
 
 def read_file(path: str | os.PathLike, dataset: str | None = None) -> LayerData:
