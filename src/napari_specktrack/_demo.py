@@ -21,7 +21,7 @@ from .errors import SpecktrackError
 
 PLUGIN = "napari-specktrack"
 #: dock widgets (npe2 display names), in tab order
-DOCK_WIDGETS = ("Acquisition", "Generator", "Retrieval", "Profile")
+DOCK_WIDGETS = ("Acquisition", "Generator", "Retrieval", "Profile", "Curation", "Training")
 #: the tab shown first
 RAISED = "Retrieval"
 #: the window's share of the screen's available area
