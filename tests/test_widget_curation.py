@@ -110,11 +110,10 @@ def test_place_review_export_reopen_edit(make_napari_viewer, monkeypatch, acq, t
     assert {(r["frame"], tuple(r["crop_yx_px"])) for r in folder.records} >= {
         (0, (32, 0, *CROP)), (2, (8, 40, *CROP))}
     for i, rec in enumerate(folder.records):  # the crops are the sources at the recorded box
-        y0, x0, h, w = rec["crop_yx_px"]
-        f = rec["frame"]
+        ys, xs = Box(*rec["crop_yx_px"]).slices
         inp, tgt = folder.load(i)
-        np.testing.assert_array_equal(inp, (acq.sample[f] - acq.reference)[y0:y0 + h, x0:x0 + w])
-        np.testing.assert_array_equal(tgt, acq.inline[f][y0:y0 + h, x0:x0 + w])
+        np.testing.assert_array_equal(inp, acq.sample[rec["frame"]][ys, xs] - acq.reference[ys, xs])
+        np.testing.assert_array_equal(tgt, acq.inline[rec["frame"]][ys, xs])
 
     asked = []
     dock.confirm = lambda title, text: asked.append(text) or False
@@ -150,7 +149,7 @@ def test_place_review_export_reopen_edit(make_napari_viewer, monkeypatch, acq, t
     assert not dock.keys.bound
 
 
-def test_a_shifted_target_is_warned_and_corrected(make_napari_viewer, monkeypatch, acq):
+def test_a_shifted_target_is_warned_and_corrected(make_napari_viewer, monkeypatch, acq, tmp_path):
     import napari_specktrack.widgets.curation.registering as registering
 
     monkeypatch.setenv(NOTHREADS_ENV, "1")
@@ -171,3 +170,13 @@ def test_a_shifted_target_is_warned_and_corrected(make_napari_viewer, monkeypatc
         inner = slice(8, -8)  # away from the band np.roll wrapped round
         residual = measure_shift(cs.input_frame(f)[inner, inner], cs.target_frame(f)[inner, inner])
         assert np.abs(residual).max() < 0.1, (f, residual)
+
+    # the correction is recorded, and kept when the set is reopened and the sources loaded
+    _press(viewer, "a")
+    dock.rows.folder.value = tmp_path / "pairs"
+    assert dock.export()
+    recorded = read_pairs(tmp_path / "pairs").records[0]["shift_yx_px"]
+    np.testing.assert_allclose(recorded, cs.shift_of(0))
+    dock.cs = None
+    assert dock.reopen() and dock.use_sources() and dock.cs is not cs
+    np.testing.assert_allclose(dock.cs.shift_of(0), recorded)

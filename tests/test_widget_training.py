@@ -68,7 +68,7 @@ def test_two_steps_write_a_checkpoint_and_the_model_generates(make_napari_viewer
     generated = viewer.layers[GENERATED_NAME]
     assert generated.data.shape == (48, 48) and generated.metadata["held_out"]
     assert viewer.layers[TARGET_NAME].translate[1] > 0  # beside the generated image
-    assert dock.progress.value == 2 and "step 2/2" in dock.progress_text
+    assert dock.progress.value == 2 and "epoch 0.667/0.667 · step 2/2" in dock.progress_text
     assert dock.resume_button.enabled
 
     asked = []

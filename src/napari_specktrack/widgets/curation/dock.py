@@ -248,20 +248,12 @@ class CurationWidget(RegistrationMixin, ExportMixin, DockBase):
 
     def add_crop(self, _value: Any = None) -> bool:
         """Add the box as a pending crop."""
-        if self._busy():
-            return False
-        try:
-            self._need_sources()
-            self.review.add(int(self.rows.frame.value), self.draft)
-        except SpecktrackError as exc:
-            return self.fail(exc)
-        return True
+        return self._edit(lambda: (self._need_sources(),
+                                   self.review.add(int(self.rows.frame.value), self.draft)))
 
     def recrop(self, _value: Any = None) -> bool:
         """Move the current crop to the box (on its own frame)."""
-        if self._busy():
-            return False
-        try:
+        def recrop() -> None:
             self._need_sources()
             c = self.review.current
             if c is None:
@@ -270,18 +262,31 @@ class CurationWidget(RegistrationMixin, ExportMixin, DockBase):
                 raise InputError(f"the current crop is on frame {c.frame}; show that frame to "
                                  f"re-crop it")
             self.review.recrop(self.draft)
+
+        return self._edit(recrop)
+
+    def remove(self, _value: Any = None) -> bool:
+        return self._edit(self.review.remove)
+
+    def _edit(self, change: Any) -> bool:
+        """Run ``change()`` unless a job runs; a user error becomes a notification."""
+        if self._busy():
+            return False
+        try:
+            change()
         except SpecktrackError as exc:
             return self.fail(exc)
         return True
 
-    def remove(self, _value: Any = None) -> bool:
+    def _ready(self) -> tuple[CurationSession, list[int]] | None:
+        """(sources, frames of the scope) for a job, or None after saying why not."""
         if self._busy():
-            return False
+            return None
         try:
-            self.review.remove()
+            return self._need_sources(), self._scope()
         except SpecktrackError as exc:
-            return self.fail(exc)
-        return True
+            self.fail(exc)
+            return None
 
     def propose(self, _value: Any = None) -> bool:
         """Add N random or grid crops (pending) on the chosen frames."""
@@ -305,12 +310,10 @@ class CurationWidget(RegistrationMixin, ExportMixin, DockBase):
 
     def run(self) -> bool:
         """Auto review: flag the pending crops of the chosen frames, accept the clean ones."""
-        if self._busy():
+        ready = self._ready()
+        if ready is None:
             return False
-        try:
-            cs, frames = self._need_sources(), self._scope()
-        except SpecktrackError as exc:
-            return self.fail(exc)
+        cs, frames = ready
         job = jobs.auto_review_job(cs, self.review, frames, DEFAULT_EXCLUDE)
         return self.start(job, self._show_auto, total=len(frames), status="reviewing…")
 

@@ -10,7 +10,6 @@ from typing import Any
 
 import numpy as np
 
-from ...errors import SpecktrackError
 from ...learn.registration import MIN_CORRECTION_PX, needs_warning
 from .._workers import notify_warning
 from . import jobs
@@ -24,12 +23,10 @@ class RegistrationMixin:
 
     def measure_shifts(self, _value: Any = None) -> bool:
         """Measure the target's shift per frame in the worker; warn above 1 px."""
-        if self._busy():
+        ready = self._ready()
+        if ready is None:
             return False
-        try:
-            cs, frames = self._need_sources(), self._scope()
-        except SpecktrackError as exc:
-            return self.fail(exc)
+        cs, frames = ready
 
         def show(shifts: dict[int, np.ndarray]) -> None:
             self.shifts.update(shifts)

@@ -107,6 +107,7 @@ class TrainingWidget(DockBase):
         self.feed = LiveFeed(self.native, self._deliver)
         self._layers: dict[str, Any] = {}
         self._first: tuple[int, float] | None = None
+        self._scale, self._per_epoch = (1.0, 1.0), 0  # µm per pixel, steps per epoch
         self.summary: dict[str, Any] | None = None
         self._connect()
 
@@ -200,6 +201,7 @@ class TrainingWidget(DockBase):
                          log=feed.log, on_step=feed.on_step, on_epoch=feed.on_epoch)
 
         self._scale = history.pair_scale_um(pairs)
+        self._per_epoch = history.training_count(pairs)
         self.feed.start()
         started = self.start(job, self._show_summary, status=("resuming…" if resume else
                                                                 "training…"))
@@ -229,7 +231,8 @@ class TrainingWidget(DockBase):
                 self._first = batch.progress[0][0], batch.progress[0][2]
             self.progress.max = max(total, 1)
             self.progress.value = min(step, total)
-            self.progress_text = history.eta_text(step, total, self._first, now)
+            self.progress_text = history.eta_text(step, total, self._first, now,
+                                                  per_epoch=self._per_epoch)
             if hasattr(self.progress.native, "setFormat"):
                 self.progress.native.setFormat(self.progress_text)
         if batch.logs:

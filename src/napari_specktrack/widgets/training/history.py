@@ -58,9 +58,23 @@ def pair_scale_um(pairs_dir: Path) -> tuple[float, float]:
         return (1.0, 1.0)
 
 
-def eta_text(step: int, total: int, first: tuple[int, float] | None, now_s: float) -> str:
-    """``step s/t · ETA m:ss`` from the rate since ``first`` = (step, time in s)."""
+def training_count(pairs_dir: Path) -> int:
+    """Pairs the loop trains on (the "validation" split held out); 0 when unreadable."""
+    from ...learn.pairs import read_index
+
+    try:
+        return sum(r.get("split") != "validation" for r in read_index(pairs_dir)["pairs"])
+    except Exception:  # shown text only: the run itself checks the folder
+        return 0
+
+
+def eta_text(step: int, total: int, first: tuple[int, float] | None, now_s: float, *,
+             per_epoch: int = 0) -> str:
+    """``epoch e/E · step s/t · ETA m:ss`` from the rate since ``first`` = (step, time in s);
+    the epochs when ``per_epoch`` (steps per epoch) is known."""
     text = f"step {step}/{total}"
+    if per_epoch > 0:
+        text = f"epoch {step / per_epoch:.3g}/{total / per_epoch:.3g} · {text}"
     if first is None or step <= first[0] or now_s <= first[1]:
         return text
     rate = (step - first[0]) / (now_s - first[1])  # steps per second

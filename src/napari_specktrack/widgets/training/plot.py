@@ -52,11 +52,11 @@ class TrainingPlot(QWidget):
 
         self.viewer = viewer
         self.figure = Figure(figsize=(4, 3.6), layout="constrained")
+        self.loss_ax, self.val_ax = self.figure.subplots(2, 1, height_ratios=(3, 2))
+        self.ratio_ax = self.val_ax.twinx()  # the phase ratio on its own scale, at the right
         self.canvas = FigureCanvasQTAgg(self.figure)
         self.canvas.setMinimumSize(200, MIN_PLOT_HEIGHT_PX)
         self.canvas.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
-        self.loss_ax, self.val_ax = self.figure.subplots(2, 1, height_ratios=(3, 2))
-        self.ratio_ax = self.val_ax.twinx()
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.canvas, 1)
