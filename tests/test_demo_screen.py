@@ -38,11 +38,10 @@ def _tab_titles_fit(window):
     bars = [b for b in window.findChildren(QTabBar) if b.isVisible() and b.count()]
     assert bars, "the docks are tabbed"
     for bar in bars:
-        metrics = bar.fontMetrics()
-        for i in range(bar.count()):
-            text = bar.tabText(i)
-            assert "(" not in text, f"tab title {text!r} should be the short dock name"
-            assert bar.tabRect(i).width() >= metrics.horizontalAdvance(text), f"tab {text!r} is cut"
+        titles = [bar.tabText(i) for i in range(bar.count())]
+        assert not [t for t in titles if "(" in t], f"tab titles {titles} should be short dock names"
+        # a bar narrower than its tabs ask for squeezes them and elides their titles ("Gener…")
+        assert bar.width() >= bar.sizeHint().width(), (titles, bar.width(), bar.sizeHint())
 
 
 def test_demo_fits_the_screen_and_shows_the_phase(make_napari_viewer, monkeypatch, tmp_path):

@@ -1,9 +1,10 @@
 """Open napari with the simulated spheres phantom loaded and the plugin's docks tabbed.
 
 The whole pipeline in one command: the sample data (reference, sample, in-line and truth
-layers, in µm) are loaded and assigned to their roles, and the Acquisition, Generator,
-Retrieval and Profile docks are tabbed on the right, the Retrieval tab in front. Press
-*Retrieve* to compute phase, transmission and dark-field, and compare with ``truth phase``.
+layers, in µm) are loaded and assigned to their roles, and the plugin's docks (Acquisition,
+Generator, Retrieval, Profile, CT, Curation, Training) are tabbed on the right, the Retrieval
+tab in front. Press *Retrieve* to compute phase, transmission and dark-field, and compare with
+``truth phase``.
 
 Without a display (no ``$DISPLAY`` / ``$WAYLAND_DISPLAY`` on Linux) or without the system
 libraries Qt needs, the command says so in one line and exits with status 2, instead of Qt
@@ -21,7 +22,7 @@ from .errors import SpecktrackError
 
 PLUGIN = "napari-specktrack"
 #: dock widgets (npe2 display names), in tab order
-DOCK_WIDGETS = ("Acquisition", "Generator", "Retrieval", "Profile", "Reconstruction")
+DOCK_WIDGETS = ("Acquisition", "Generator", "Retrieval", "Profile", "CT", "Curation", "Training")
 #: the tab shown first
 RAISED = "Retrieval"
 #: the window's share of the screen's available area
@@ -86,7 +87,12 @@ def _fit_to_screen(viewer: Any, docks: dict[str, Any]) -> None:
     window.resize(width, height)
     window.move(area.x() + (area.width() - width) // 2, area.y() + (area.height() - height) // 2)
     if docks:
+        from qtpy.QtWidgets import QTabBar
+
         need = max(d.widget().minimumSizeHint().width() for d in docks.values()) + 12
+        for bar in window.findChildren(QTabBar):  # every tab title readable, none elided
+            if bar.count() == len(docks):
+                need = max(need, bar.sizeHint().width() + 8)
         window.resizeDocks(list(docks.values()), [max(DOCK_WIDTH_PX, need)] * len(docks),
                            Qt.Orientation.Horizontal)
 

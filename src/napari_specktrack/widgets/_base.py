@@ -94,7 +94,7 @@ class DockBase(Container):
         self.last_frame = SpinBox(label="last frame", value=0, min=0, max=10**7, visible=False,
                                   tooltip="included")
         self.scope.changed.connect(self._on_scope)
-        choices = device_choices()
+        choices = device_choices() if device else ["auto"]  # (finding GPUs imports torch)
         self.device = ComboBox(label="device", choices=choices, visible=device,
                                value=device_default if device_default in choices else "auto",
                                tooltip="auto: a GPU when one is present, else the CPU")
@@ -181,11 +181,13 @@ class DockBase(Container):
         raise NotImplementedError
 
     def start(self, job: Job, on_result: Any, *, total: int = 0, status: str = "running…",
-              progress_bar: bool = True) -> bool:
+              progress_bar: bool = True, cancelled_text: str | None = None) -> bool:
         """Start ``job`` in the runner; the status line says what happens. ``progress_bar=False``
-        for short, frequent jobs (a live preview) that would only flash a bar."""
+        for short, frequent jobs (a live preview) that would only flash a bar;
+        ``cancelled_text`` for a job whose cancel keeps something (a training checkpoint)."""
         self.status.value = status
-        started = self.runner.start(job, on_result, total=total, progress_bar=progress_bar)
+        started = self.runner.start(job, on_result, total=total, progress_bar=progress_bar,
+                                    cancelled_text=cancelled_text)
         if not started:
             self.status.value = ""
         return started

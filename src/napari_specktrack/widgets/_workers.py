@@ -136,6 +136,7 @@ class JobRunner(QObject):
         self._relay.progressed.connect(self._on_progress)
         self.worker: Any = None  #: the running napari worker (None when idle or synchronous)
         self.last_outcome: Outcome | None = None
+        self._cancelled_text = "nothing was changed"
         self._set_buttons(running=False)
 
     # --- public API -----------------------------------------------------------------------
@@ -144,17 +145,19 @@ class JobRunner(QObject):
         return self._token is not None
 
     def start(self, job: Job, on_result: Callable[[Any], None], *, total: int = 0,
-              progress_bar: bool = True) -> bool:
+              progress_bar: bool = True, cancelled_text: str | None = None) -> bool:
         """Start ``job`` in a worker thread; ``on_result(value)`` runs on the main thread.
 
         Returns False (and starts nothing) if a job is already running. ``progress_bar=False``
-        shows no bar in napari's activity dock (short, frequent jobs).
+        shows no bar in napari's activity dock (short, frequent jobs); ``cancelled_text`` is
+        what a cancel notification says (default: nothing was changed).
         """
         if self.running:
             notify_info(f"{self.description} is already running; wait or press Cancel first.")
             return False
         from napari.utils import progress
 
+        self._cancelled_text = cancelled_text or "nothing was changed"
         token = CancelToken()
         self._token = token
         self._on_result = on_result
@@ -224,7 +227,7 @@ class JobRunner(QObject):
             return
         self.last_outcome = outcome
         if outcome.cancelled:
-            notify_info(f"{self.description} cancelled; nothing was changed.")
+            notify_info(f"{self.description} cancelled; {self._cancelled_text}.")
         elif outcome.error is not None:
             notify_error(f"{self.description}: {outcome.error}")
         elif on_result is not None:

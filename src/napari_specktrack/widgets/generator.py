@@ -7,6 +7,12 @@ tiles, orientation averaging) and runs :func:`napari_specktrack.pipeline.generat
 same call as ``specktrack generate`` — in a worker; the result is the
 ``in-line (generated)`` layer, updated in place. The spec is also the session's, so the
 Retrieval dock's *generated in-line* method uses exactly these settings.
+
+The weights are chosen from the known models (:func:`~napari_specktrack.learn.models.
+list_models`: the shipped ``pretrained`` and every run trained here or with ``specktrack
+train``, by name, preset and step) or a file. The list is read again whenever the dock is
+shown and when the Training dock finishes a run (:data:`.training.signals.MODELS`); *Model
+card* shows the selected model's card.
 """
 
 from __future__ import annotations
@@ -14,15 +20,55 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from magicgui.widgets import CheckBox, ComboBox, FileEdit, SpinBox
+from magicgui.widgets import CheckBox, ComboBox, FileEdit, PushButton, SpinBox
+from qtpy.QtCore import QEvent, QObject
 
 from ..errors import InputError, SpecktrackError
 from ..pipeline import INLINE_FIELD, GeneratorSpec, generate
 from ._base import DockBase
 from ._layers import layer_scale, put_image_layer
 from ._session import current_assignment, session
+from .profile.panels import narrow, row
 
 GENERATED_INLINE_NAME = INLINE_FIELD.layer
+#: the weights choice that shows the file field
+FILE_CHOICE = "file"
+
+
+def model_label(entry: Any) -> str:
+    """``name (preset, step N)`` of a :class:`~napari_specktrack.learn.models.ModelEntry`."""
+    step = f", step {entry.step}" if entry.step is not None else ""
+    return f"{entry.name} ({entry.preset}{step})"
+
+
+def model_choices() -> list[tuple[str, str]]:
+    """(label, weights) of the known models, then ("file…", "file"); the shipped one alone
+    when the list cannot be read (a notification says why)."""
+    from ..learn.models import list_models
+
+    try:
+        entries = list_models()
+    except SpecktrackError as exc:
+        from ._workers import notify_warning
+
+        notify_warning(f"known models: {exc}")
+        entries = []
+    choices = [(model_label(e), e.path) for e in entries] or [("pretrained", "pretrained")]
+    return [*choices, ("file…", FILE_CHOICE)]
+
+
+class _OnShow(QObject):
+    """Calls ``callback()`` whenever the watched widget is shown."""
+
+    def __init__(self, widget: Any, callback: Any) -> None:
+        super().__init__(widget)
+        self._callback = callback
+        widget.installEventFilter(self)
+
+    def eventFilter(self, obj: Any, event: Any) -> bool:
+        if event.type() == QEvent.Type.Show:
+            self._callback()
+        return False
 
 
 class GeneratorWidget(DockBase):
@@ -30,9 +76,17 @@ class GeneratorWidget(DockBase):
 
     def __init__(self, napari_viewer: Any) -> None:
         super().__init__(napari_viewer, "in-line generation", run_text="Generate in-line image")
-        self.weights = self.add_param("weights", ComboBox(
-            label="weights", choices=["pretrained", "file"], value="pretrained",
-            tooltip="the shipped pretrained generator, or weights from a file"))
+        weights_row = row("weights")
+        self._model_choices = model_choices()
+        # a callable: napari's reset_choices (at every layer change) asks it again
+        self.weights = self.add_param("weights", narrow(ComboBox(
+            choices=lambda _w: self._model_choices, value="pretrained",
+            tooltip="the shipped pretrained generator, a model trained here (name, preset, "
+                    "step), or weights from a file")), into=weights_row)
+        self.card_button = PushButton(text="Model card",
+                                      tooltip="what the selected model was trained on, and how well")
+        weights_row.append(self.card_button)
+        self.append(weights_row)
         self.weights_file = self.add_param("weights_file", FileEdit(
             label="weights file", mode="r", filter="*.safetensors *.pt *.pth *.ckpt",
             visible=False))
@@ -49,15 +103,59 @@ class GeneratorWidget(DockBase):
         for w in (self.weights, self.weights_file, self.tile_px, self.orientations, self.device):
             w.changed.connect(self._publish_spec)
         self._result_layer: Any = None
+        self.card_button.changed.connect(self.show_card)
+        self._on_show = _OnShow(self.native, self.refresh_models)
+        from .training.signals import MODELS
+
+        MODELS.changed.connect(self.refresh_models)
+        self.native.destroyed.connect(lambda *_: MODELS.changed.disconnect(self.refresh_models))
         self._publish_spec()
 
     def _on_weights(self, value: str) -> None:
-        self.weights_file.visible = value == "file"
+        self.weights_file.visible = value == FILE_CHOICE
+        self.weights.tooltip = (self.card_text().strip().splitlines() or ["weights from a file"])[0]
+
+    def refresh_models(self) -> None:
+        """Read the list of known models again; the selection is kept while it exists."""
+        choices = model_choices()
+        if choices == self._model_choices:
+            return
+        self._model_choices = choices
+        try:
+            value = self.weights.value
+            self.weights.reset_choices()
+            self.weights.value = value if value in self.weights.choices else "pretrained"
+        except RuntimeError:  # the dock's Qt widgets were deleted (viewer closed)
+            pass
+
+    def card_text(self) -> str:
+        """The selected model's card (markdown), or a line saying there is none."""
+        from ..learn.models import list_models
+
+        value = self.weights.value
+        if value == FILE_CHOICE:
+            return "a weights file: its model card, if any, lies beside it (MODEL_CARD.md)"
+        try:
+            entry = next((e for e in list_models() if e.path == value), None)
+        except SpecktrackError as exc:
+            return str(exc)
+        card = entry.card if entry is not None else ""
+        return card or f"no model card for {Path(str(value)).name}"
+
+    def show_card(self, _value: Any = None) -> None:
+        """Show the selected model's card in a dialog."""
+        from qtpy.QtWidgets import QMessageBox
+
+        box = QMessageBox(self.native)
+        box.setWindowTitle("Model card")
+        box.setText(self.weights.current_choice)
+        box.setDetailedText(self.card_text())
+        box.open()
 
     def spec(self) -> GeneratorSpec:
         """The :class:`GeneratorSpec` of the fields (raises InputError for a missing file)."""
-        weights = "pretrained"
-        if self.weights.value == "file":
+        weights = str(self.weights.value)
+        if weights == FILE_CHOICE:
             path = Path(self.weights_file.value)
             if not path.is_file():
                 raise InputError(f"the weights file {str(path)!r} does not exist; choose a "
@@ -84,6 +182,8 @@ class GeneratorWidget(DockBase):
             return self.fail(exc)
         session(viewer).generator_spec = spec
         frames, inputs = a.frames(inline=False), a.inputs(inline=False)
+        used = (Path(spec.weights).name if self.weights.value == FILE_CHOICE
+                else self.weights.current_choice)
         geometry, translate = a.geometry, tuple(a.sample.translate)
 
         def job(progress: Any, cancel: Any) -> Any:
@@ -101,7 +201,7 @@ class GeneratorWidget(DockBase):
                 metadata=meta)
             session(viewer).generated = self._result_layer
             what = f"{len(indices)} frames" if len(indices) > 1 else f"frame {indices[0]}"
-            self.status.value = (f"generated {what} with {Path(spec.weights).name} "
+            self.status.value = (f"generated {what} with {used} "
                                  f"({result.meta.get('preset', '?')} preset on {result.device})")
 
         from ..pipeline import UNITS_PER_FRAME
