@@ -132,14 +132,58 @@ class _Conv:
                                          1, self.post, [], "")
 
 
-def _norm(x: torch.Tensor, eps: float, relu: bool) -> torch.Tensor:
-    """Affine-free instance norm of one frame (1, C, H, W), then an optional ReLU, in place."""
+def _padded(like: torch.Tensor, p: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """An empty channels-last buffer ``p`` pixels larger on each side, and its interior."""
+    b, c, h, w = like.shape
+    buf = torch.empty((b, c, h + 2 * p, w + 2 * p), dtype=like.dtype,
+                      memory_format=_CL)
+    return buf, buf[:, :, p:p + h, p:p + w]
+
+
+def _reflect_frame(buf: torch.Tensor, p: int) -> torch.Tensor:
+    """Fill the ``p``-pixel frame of ``buf`` from its interior as ``F.pad(mode="reflect")``
+    does (reflection is separable: rows, then columns over the full height)."""
+    h, w = buf.shape[2], buf.shape[3]
+    cols = slice(p, w - p)
+    buf[:, :, :p, cols] = buf[:, :, p + 1:2 * p + 1, cols].flip(2)
+    buf[:, :, h - p:, cols] = buf[:, :, h - 2 * p - 1:h - p - 1, cols].flip(2)
+    buf[:, :, :, :p] = buf[:, :, :, p + 1:2 * p + 1].flip(3)
+    buf[:, :, :, w - p:] = buf[:, :, :, w - 2 * p - 1:w - p - 1].flip(3)
+    return buf
+
+
+def _norm(x: torch.Tensor, eps: float, relu: bool, pad: int):
+    """Affine-free instance norm of one frame (1, C, H, W), an optional ReLU, and — when the
+    next layer is a reflection pad of ``pad`` pixels — the padded copy made in the same pass.
+    Returns (activation, (pad, padded) or None)."""
     y = F.batch_norm(x, None, None, training=True, eps=eps)
-    return y.relu_() if relu else y
+    if not pad:
+        return (y.relu_() if relu else y), None
+    buf, inner = _padded(y, pad)
+    if relu:
+        torch.clamp_min(y, 0.0, out=inner)
+    else:
+        inner.copy_(y)
+    return inner, (pad, _reflect_frame(buf, pad))
+
+
+def _residual(x: torch.Tensor, y: torch.Tensor, pad: int):
+    """x + y, written straight into a reflection-padded buffer when the next layer pads."""
+    if not pad:
+        return x + y, None
+    buf, inner = _padded(y, pad)
+    torch.add(x, y, out=inner)
+    return inner, (pad, _reflect_frame(buf, pad))
+
+
+def _leading_pad(steps: list[tuple]) -> int:
+    return steps[0][1] if steps and steps[0][0] == "pad" else 0
 
 
 def _build(modules: list[nn.Module]) -> list[tuple]:
-    """The steps of a GlobalGenerator's module list: pads, convolutions, norms, blocks."""
+    """The steps of a GlobalGenerator's module list: ("pad", p), ("conv", _Conv),
+    ("norm", eps, relu, pad_next), ("block", steps, pad_next); ``pad_next`` is the reflection
+    pad the next step begins with (0 if none), made in the same pass as the norm or sum."""
     steps: list[tuple] = []
     i = 0
     while i < len(modules):
@@ -157,14 +201,40 @@ def _build(modules: list[nn.Module]) -> list[tuple]:
             if m.affine or m.track_running_stats:
                 raise InputError(f"the bfloat16 pass supports affine-free instance norm only: {m}")
             relu = isinstance(nxt, nn.ReLU)
-            steps.append(("norm", float(m.eps), relu))
+            steps.append(("norm", float(m.eps), relu, 0))
             i += relu
         elif isinstance(m, ResnetBlock):
-            steps.append(("block", _build(list(m.conv_block))))
+            steps.append(("block", _build(list(m.conv_block)), 0))
         else:
             raise InputError(f"the bfloat16 pass does not know the layer {m}")
         i += 1
+    for k in range(len(steps) - 1):  # norms and sums that feed a reflection pad
+        if steps[k][0] in ("norm", "block"):
+            nxt = steps[k + 1]
+            pad = nxt[1] if nxt[0] == "pad" else _leading_pad(nxt[1]) if nxt[0] == "block" else 0
+            steps[k] = (*steps[k][:-1], pad)
     return steps
+
+
+def run_steps(steps: list[tuple], x: torch.Tensor, conv: Callable, check: Callable[[], None],
+              padded: tuple[int, torch.Tensor] | None = None) -> torch.Tensor:
+    """Evaluate :func:`_build`'s steps on one frame; ``conv(step_conv, x)`` runs a convolution
+    (whole, or tile by tile in :mod:`.tiling` — everything else is shared, so both agree).
+    ``padded``: the reflection-padded ``x`` when the caller made it already."""
+    for step in steps:
+        check()
+        kind = step[0]
+        if kind == "pad":
+            p = step[1]
+            x = padded[1] if padded and padded[0] == p else F.pad(x, (p,) * 4, mode="reflect")
+            padded = None
+        elif kind == "conv":
+            x, padded = conv(step[1], x), None
+        elif kind == "norm":
+            x, padded = _norm(x, step[1], step[2], step[3])
+        else:  # a residual block: its first step (a pad) reads ``padded``, x stays for the sum
+            x, padded = _residual(x, run_steps(step[1], x, conv, check, padded), step[2])
+    return x
 
 
 class Bf16Generator:
@@ -179,28 +249,16 @@ class Bf16Generator:
     def __init__(self, model: nn.Module) -> None:
         self.steps = _build(list(model.model))
 
-    def _run(self, steps: list[tuple], x: torch.Tensor, cancel: Callable[[], bool] | None):
-        for step in steps:
-            kind = step[0]
+    def __call__(self, x: torch.Tensor, cancel: Callable[[], bool] | None = None) -> torch.Tensor:
+        def check() -> None:
             if cancel is not None and cancel():
                 raise CancelledError("generation cancelled")
-            if kind == "pad":
-                p = step[1]
-                x = F.pad(x, (p, p, p, p), mode="reflect")
-            elif kind == "conv":
-                x = step[1](x)
-            elif kind == "norm":
-                x = _norm(x, step[1], step[2])
-            else:  # a residual block
-                x = x + self._run(step[1], x, cancel)
-        return x
 
-    def __call__(self, x: torch.Tensor, cancel: Callable[[], bool] | None = None) -> torch.Tensor:
         outs = []
         with torch.inference_mode():
             for frame in x:
                 h = frame[None].to(_BF16).contiguous(memory_format=_CL)
-                outs.append(self._run(self.steps, h, cancel).float())
+                outs.append(run_steps(self.steps, h, lambda c, t: c(t), check).float())
             return torch.cat(outs).contiguous()
 
 

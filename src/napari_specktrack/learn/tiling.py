@@ -197,7 +197,7 @@ class _Bf16Runner:
         if self.cancel is not None and self.cancel():
             raise CancelledError("generation cancelled")
 
-    def conv(self, x: torch.Tensor, c) -> torch.Tensor:
+    def conv(self, c, x: torch.Tensor) -> torch.Tensor:
         if c.transposed:
             return _tile_conv_transpose(x, c.kernel, c.stride[0], c.padding[0],
                                         tuple(c.output_padding), c.out_channels, self.tile,
@@ -209,20 +209,9 @@ class _Bf16Runner:
                           self._check)
 
     def sequence(self, x: torch.Tensor, steps: list[tuple]) -> torch.Tensor:
-        from ._fast import _norm
+        from ._fast import run_steps
 
-        for step in steps:
-            kind = step[0]
-            if kind == "pad":
-                p = step[1]
-                x = F.pad(x, (p, p, p, p), mode="reflect")
-            elif kind == "conv":
-                x = self.conv(x, step[1])
-            elif kind == "norm":
-                x = _norm(x, step[1], step[2])
-            else:  # a residual block
-                x = x + self.sequence(x, step[1])
-        return x
+        return run_steps(steps, x, self.conv, self._check)
 
 
 def forward_tiled(model: nn.Module, x: torch.Tensor, tile_px: int, *, device: str = "cpu",
