@@ -20,6 +20,11 @@ full-resolution layer (3 × 64 × H × W floats for ``paper``; 0.8 GB at 1024²)
 The walk knows the modules :class:`~.networks.GlobalGenerator` is built of (reflection padding,
 convolutions with and without stride, transposed convolutions, instance norm, ReLU, tanh,
 residual blocks) and refuses anything else.
+
+In bfloat16 on the CPU (``precision="bfloat16"``, what ``"auto"`` picks on a CPU with AMX /
+AVX512-BF16) the tiles run through the packed oneDNN convolutions of :mod:`._fast` and the
+norms are that module's, on bfloat16 host activations: the whole-frame bfloat16 result (equal
+bit for bit in the tests here), at half the host memory of the float32 walk.
 """
 
 from __future__ import annotations
