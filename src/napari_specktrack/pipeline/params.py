@@ -23,6 +23,8 @@ METHODS = ("conventional", "double-exposure")
 INTEGRATIONS = ("frankot-chellappa", "kottler", "weighted-least-squares")
 #: tracking window limits (px): odd, a few speckle grains up to a coarse map
 WINDOW_RANGE_PX = (3, 201)
+#: the generator's arithmetic (learn.inference.resolve_precision)
+PRECISIONS = ("auto", "float32", "bfloat16", "float16")
 #: search range limits (px); wider searches mostly find false peaks
 SEARCH_RANGE_PX = (1, 50)
 
@@ -54,6 +56,10 @@ class GeneratorSpec:
         Frames per network pass (whole frames only).
     average_orientations
         Average the outputs over all 8 flips and quarter turns (8× the time, more accurate).
+    precision
+        ``"auto"`` (float16 on CUDA, bfloat16 on a CPU that computes it in hardware — ≈ 4×
+        faster, SSIM ≥ 0.9999 against float32 — else float32), ``"float32"``, ``"bfloat16"``
+        or ``"float16"`` (CUDA only). The run records what it used.
     """
 
     weights: str = "pretrained"
@@ -61,6 +67,7 @@ class GeneratorSpec:
     tile_px: int | None = None
     batch_size: int = 1
     average_orientations: bool = False
+    precision: str = "auto"
 
     def validate(self) -> GeneratorSpec:
         """Check every field (files exist, numbers in range); returns self."""
@@ -71,6 +78,8 @@ class GeneratorSpec:
         if self.tile_px is not None:
             _int_in("tile_px", self.tile_px, 16)
         _int_in("batch_size", self.batch_size, 1, 1024)
+        if self.precision not in PRECISIONS:
+            raise InputError(f"unknown precision {self.precision!r}; choose one of {PRECISIONS}")
         return self
 
     def to_dict(self) -> dict[str, Any]:
