@@ -106,7 +106,8 @@ class Plan:
         return generate_inline(np.stack(samples), self.frames.reference_image(), spec.weights,
                                device=device, tile_px=spec.tile_px, batch_size=spec.batch_size,
                                average_orientations=spec.average_orientations,
-                               progress=progress, cancel=cancel, _model=(module, meta))
+                               precision=spec.precision, progress=progress, cancel=cancel,
+                               _model=(module, meta))
 
     def process(self, sample: np.ndarray, inline: np.ndarray | None,
                 cancel: Cancel = None) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
@@ -333,6 +334,11 @@ def _inputs(frames: Frames, inputs: Mapping[str, Any] | None, plan: Plan | None 
     meta = model_meta if model_meta is not None else (plan.model[1] if plan and plan.model else None)
     if meta is not None and "generator" not in found:
         found["generator"] = {**file_input(meta["path"]), "preset": meta.get("preset")}
+        spec = plan.params.inline if plan is not None else None
+        if isinstance(spec, GeneratorSpec):  # the arithmetic the run used, "auto" resolved
+            from ..learn.inference import resolve_precision
+
+            found["generator"]["precision_used"] = resolve_precision(plan.model[2], spec.precision)
     return found
 
 
@@ -377,5 +383,5 @@ def generate(frames: Frames, spec: GeneratorSpec, *, geometry: Geometry | None =
         out += list(plan.generate(chunk, samples, sub, cancel))
     inline = np.stack(out) if frames.is_stack else out[0]
     prov = make_record("generate", {**spec.to_dict(), "device": device},
-                       _inputs(frames, inputs, model_meta=meta), geometry, frames=idx)
+                       _inputs(frames, inputs, plan, model_meta=meta), geometry, frames=idx)
     return GenerateResult(inline, spec, prov, idx, meta, device)
