@@ -2,8 +2,11 @@
 
 Simulates one ``spheres`` acquisition (default settings; seed 1), then runs
 
-- ours: ``retrieval.conventional`` (torch ZNCC, window 11 px, search ±5 px, Frankot–Chellappa),
-  ``--repeats`` times (median reported; the first, warm-up call is not counted);
+- ours: ``retrieval.conventional`` (ZNCC, window 11 px, search ±5 px, Frankot–Chellappa) with
+  each tracking engine — ``compiled`` (the CPU default, numba) and ``torch`` (the GPU path, the
+  CPU default before it) — interleaved, ``--repeats`` times each (medians reported; a warm-up
+  call, which also loads the compiled kernel, is not counted); the tracking alone
+  (``retrieval.tracking.track``) is timed the same way;
 - the peer: ``algotom.prep.phase.retrieve_phase_based_speckle_tracking`` (single-shot 2-D
   correlation, win_size 11, margin 5, ncore 2, Frankot–Chellappa), once after a small warm-up
   that pays numba's JIT. algotom returns −u and a phase in px²; both are converted to our
@@ -15,7 +18,7 @@ gradient no window follows): displacement RMS per component in px, and phase RMS
 removed over the scored area) as a fraction of the true phase range.
 Peak memory of ours at 2048² is measured in a separate subprocess.
 
-    python benchmarks/bench_retrieval.py [--size 1024] [--repeats 5] [--skip-algotom]
+    python benchmarks/bench_retrieval.py [--size 1024] [--repeats 5] [--threads 2] [--skip-algotom]
 
 These machines are noisy: compare the ratio within one run.
 """
@@ -70,16 +73,29 @@ def score(dx, dy, phase, acq) -> dict:
     }
 
 
-def run_ours(acq, repeats: int):
-    from napari_specktrack.retrieval import conventional
+ENGINES = ("compiled", "torch")
 
-    conventional(acq.sample, acq.reference, acq.geometry, window_px=11, search_px=5)  # warm-up
-    times = []
+
+def run_ours(acq, repeats: int) -> dict:
+    """Per engine: median seconds of the whole retrieval and of the tracking, and the scores."""
+    from napari_specktrack.retrieval import conventional
+    from napari_specktrack.retrieval.tracking import track
+
+    kw = dict(window_px=11, search_px=5)
+    out = {e: {"retrieve": [], "track": []} for e in ENGINES}
+    for e in ENGINES:  # warm-up: kernel load, allocator
+        conventional(acq.sample, acq.reference, acq.geometry, engine=e, **kw)
     for _ in range(repeats):
-        t = time.perf_counter()
-        r = conventional(acq.sample, acq.reference, acq.geometry, window_px=11, search_px=5)
-        times.append(time.perf_counter() - t)
-    return statistics.median(times), score(r.dx_px, r.dy_px, r.phase_rad, acq)
+        for e in ENGINES:
+            t = time.perf_counter()
+            r = conventional(acq.sample, acq.reference, acq.geometry, engine=e, **kw)
+            out[e]["retrieve"].append(time.perf_counter() - t)
+            t = time.perf_counter()
+            track(acq.sample, acq.reference, engine=e, **kw)
+            out[e]["track"].append(time.perf_counter() - t)
+            out[e]["score"] = score(r.dx_px, r.dy_px, r.phase_rad, acq)
+    return {e: {"retrieve": statistics.median(v["retrieve"]), "track": statistics.median(v["track"]),
+                "score": v["score"]} for e, v in out.items()}
 
 
 def run_algotom(acq):
@@ -104,27 +120,42 @@ def main() -> None:
     ap.add_argument("--size", type=int, default=1024)
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--skip-algotom", action="store_true")
+    ap.add_argument("--threads", type=int, default=None,
+                    help="torch (and compiled kernel) threads; default: torch's (the cores)")
     ap.add_argument("--memory-size", type=int, default=2048)
     args = ap.parse_args()
 
     from napari_specktrack.simulate import simulate
 
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
+
     acq = simulate("spheres", args.size, seed=1)
     vis = float(acq.reference.std() / acq.reference.mean())
-    print(f"spheres {args.size}², seed 1, reference visibility {vis:.3f}; window 11, search ±5")
-    t_ours, s_ours = run_ours(acq, args.repeats)
-    rows = [("napari-specktrack", t_ours, s_ours)]
+    import torch
+
+    print(f"spheres {args.size}², seed 1, reference visibility {vis:.3f}; window 11, search ±5; "
+          f"{torch.get_num_threads()} threads")
+    ours = run_ours(acq, args.repeats)
+    rows = [(f"ours, {e} engine", ours[e]["retrieve"], ours[e]["track"], ours[e]["score"])
+            for e in ENGINES]
     if not args.skip_algotom:
         t_alg, s_alg = run_algotom(acq)
-        rows.append(("algotom 1.7 correl", t_alg, s_alg))
-    print(f"{'code':<20} {'time s':>8} {'dx RMS px':>10} {'dy RMS px':>10} {'|dx| med':>9} "
-          f"{'phase RMS':>10} {'ring phase':>11}")
-    for name, t, s in rows:
-        print(f"{name:<20} {t:>8.3f} {s['dx_rms_px']:>10.3f} {s['dy_rms_px']:>10.3f} "
+        rows.append(("algotom correl", t_alg, float("nan"), s_alg))
+    print(f"{'code':<22} {'time s':>8} {'track s':>8} {'dx RMS px':>10} {'dy RMS px':>10} "
+          f"{'|dx| med':>9} {'phase RMS':>10} {'ring phase':>11}")
+    for name, t, tt, s in rows:
+        print(f"{name:<22} {t:>8.3f} {tt:>8.3f} {s['dx_rms_px']:>10.3f} {s['dy_rms_px']:>10.3f} "
               f"{s['dx_median_abs_px']:>9.3f} {100 * s['phase_rms_frac']:>9.2f}% "
               f"{100 * s['ring_phase_rms_frac']:>10.2f}%")
-    if len(rows) == 2:
-        print(f"speed-up over algotom: {rows[1][1] / rows[0][1]:.0f}×")
+    c, tr = ours["compiled"], ours["torch"]
+    print(f"compiled over torch engine: tracking {tr['track'] / c['track']:.2f}×, "
+          f"retrieval {tr['retrieve'] / c['retrieve']:.2f}× (medians of {args.repeats})")
+    if not args.skip_algotom:
+        print(f"speed-up over algotom (whole retrieval): {t_alg / c['retrieve']:.0f}× compiled, "
+              f"{t_alg / tr['retrieve']:.0f}× torch")
     if args.memory_size:
         import tempfile
 

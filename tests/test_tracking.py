@@ -150,3 +150,84 @@ def test_cuda_matches_cpu():
     a = track(smp, ref, device="cpu")
     b = track(smp, ref, device="cuda")
     np.testing.assert_allclose(a.dx_px, b.dx_px, atol=1e-3)
+
+
+# --- the two implementations of the search ------------------------------------------------------
+def _speckle_pair(n=120, seed=7):
+    """A speckle pair with a smooth field of shifts up to ~3 px and a sharp step (rims)."""
+    ref = speckle(n, seed=seed)
+    yy, xx = np.mgrid[0:n, 0:n].astype(float)
+    ux = 2.5 * np.sin(2 * np.pi * xx / n) + 1.5 * (xx > n / 2)
+    uy = -1.2 * np.cos(2 * np.pi * yy / n)
+    return map_coordinates(ref, [yy - uy, xx - ux], order=3, mode="wrap").astype(np.float32), ref
+
+
+@pytest.mark.parametrize("window_px, search_px", [(11, 5), (7, 2), (9, 1)])
+def test_compiled_search_equals_the_torch_search(window_px, search_px):
+    """The compiled CPU search and the torch search (the GPU path) give the same tracking: the
+    same integer peaks but at near-ties, shifts and ZNCC within float32 round-off."""
+    pytest.importorskip("numba")
+    smp, ref = _speckle_pair()
+    a = track(smp, ref, window_px=window_px, search_px=search_px, engine="torch")
+    b = track(smp, ref, window_px=window_px, search_px=search_px, engine="compiled")
+    assert np.abs(a.quality - b.quality).max() < 1e-4
+    assert np.mean(np.abs(a.dx_px - b.dx_px) > 1e-3) < 1e-3
+    assert np.mean(np.abs(a.dy_px - b.dy_px) > 1e-3) < 1e-3
+    assert np.mean(a.valid != b.valid) < 1e-3
+    np.testing.assert_allclose(a.reference_std, b.reference_std, atol=1e-4)
+
+
+def test_compiled_search_independent_of_threads_and_bands():
+    """Blocks of rows start their running sums afresh: the result does not depend on the bands
+    (bit for bit) nor on the number of threads (but for the round-off of torch's parallel
+    image means in the preparation)."""
+    pytest.importorskip("numba")
+    torch = pytest.importorskip("torch")
+    smp, ref = _speckle_pair(150, seed=8)
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        a = track(smp, ref, engine="compiled", band_rows=150)
+        b = track(smp, ref, engine="compiled", band_rows=64)
+        torch.set_num_threads(2)
+        c = track(smp, ref, engine="compiled")
+    finally:
+        torch.set_num_threads(before)
+    np.testing.assert_array_equal(a.dx_px, b.dx_px)
+    np.testing.assert_array_equal(a.quality, b.quality)
+    np.testing.assert_allclose(a.dx_px, c.dx_px, atol=1e-4)
+    np.testing.assert_allclose(a.quality, c.quality, atol=1e-5)
+
+
+def test_unknown_engine_is_refused():
+    with pytest.raises(InputError, match="engine"):
+        track(speckle(64), speckle(64), engine="fortran")
+
+
+def test_sorting_network_sorts_every_input():
+    """The 0/1 principle: a comparator network that sorts every 0/1 input sorts every input."""
+    import itertools
+
+    from napari_specktrack.retrieval.tracking import SORT9
+
+    for bits in itertools.product((0, 1), repeat=9):
+        v = list(bits)
+        for i, j in SORT9:
+            v[i], v[j] = min(v[i], v[j]), max(v[i], v[j])
+        assert v == sorted(v)
+
+
+def test_median_of_valid_neighbours_matches_nanmedian():
+    from napari_specktrack.retrieval.tracking import _median3x3_valid
+
+    rng = np.random.default_rng(3)
+    comp = rng.normal(size=(40, 37)).astype(np.float32)
+    for frac in (0.05, 0.5, 0.97):
+        valid = rng.random(comp.shape) > frac
+        padded = np.pad(np.where(valid, comp, np.nan), 1, mode="edge")
+        planes = np.stack([padded[oy : oy + 40, ox : ox + 37] for oy in range(3) for ox in range(3)])
+        srt = np.sort(planes, axis=0)  # NaN last
+        count = (~np.isnan(planes)).sum(0)
+        lower = np.take_along_axis(srt, np.maximum(count - 1, 0)[None] // 2, 0)[0]
+        expected = np.where(count > 0, lower, np.nan)  # the lower median, as torch.nanmedian
+        np.testing.assert_array_equal(_median3x3_valid(comp, valid), expected)

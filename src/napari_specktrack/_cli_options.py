@@ -80,6 +80,9 @@ def add_retrieval_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default="cpu",
                         help="tracking device: cpu, cuda, cuda:N, mps or auto (default cpu); the "
                              "network runs on --generator-device")
+    parser.add_argument("--tracking-engine", choices=("auto", "compiled", "torch"), default="auto",
+                        help="implementation of the correlation search: auto (compiled on the CPU, "
+                             "torch on a GPU), compiled or torch; same values to float32 round-off")
     parser.add_argument("--generator-device", default="auto",
                         help="device of the network (default auto: a GPU if present)")
     parser.add_argument("--fuse-inline", action=argparse.BooleanOptionalAction, default=True,
@@ -106,7 +109,8 @@ def retrieval_params(args: argparse.Namespace) -> RetrievalParams:
                            search_px=args.search_px, integration=args.integration,
                            device=args.device, hot_pixel_threshold=threshold,
                            fuse_inline=args.fuse_inline, fusion_material=args.fusion_material,
-                           detector_psf_sigma_px=args.psf_sigma_px).validate()
+                           detector_psf_sigma_px=args.psf_sigma_px,
+                           tracking_engine=args.tracking_engine).validate()
 
 
 def progress_bar(desc: str, unit: str = "frame", scale: int = 1) -> tuple[Callable, Callable]:

@@ -27,6 +27,8 @@ WINDOW_RANGE_PX = (3, 201)
 PRECISIONS = ("auto", "float32", "bfloat16", "float16")
 #: search range limits (px); wider searches mostly find false peaks
 SEARCH_RANGE_PX = (1, 50)
+#: the tracking search's implementations (retrieval.zncc.ENGINES, without importing torch)
+TRACKING_ENGINES = ("auto", "compiled", "torch")
 
 
 def _int_in(name: str, value: Any, lo: int, hi: int | None = None) -> int:
@@ -123,6 +125,10 @@ class RetrievalParams:
     detector_psf_sigma_px
         Gaussian σ of the detector PSF in detector pixels, for the fusion's blur model (the
         simulator's default detector is 2.0).
+    tracking_engine
+        The correlation search's implementation: ``"auto"`` (compiled on the CPU, torch on a
+        GPU), ``"compiled"`` or ``"torch"`` — the same values to float32 round-off
+        (:func:`napari_specktrack.retrieval.zncc.correlate`).
     """
 
     method: str = "conventional"
@@ -135,6 +141,7 @@ class RetrievalParams:
     fuse_inline: bool = True
     fusion_material: str | None = None
     detector_psf_sigma_px: float = 2.0
+    tracking_engine: str = "auto"
 
     @classmethod
     def for_inline(cls, inline: InlineSource, **kwargs: Any) -> RetrievalParams:
@@ -163,6 +170,9 @@ class RetrievalParams:
                                  f"(use {w - 1} or {w + 1})")
         if self.search_px is not None:
             _int_in("search_px", self.search_px, *SEARCH_RANGE_PX)
+        if self.tracking_engine not in TRACKING_ENGINES:
+            raise InputError(f"unknown tracking engine {self.tracking_engine!r}; choose one of "
+                             f"{TRACKING_ENGINES}")
         if self.integration not in INTEGRATIONS:
             raise InputError(f"unknown integration {self.integration!r}; choose one of {INTEGRATIONS}")
         t = self.hot_pixel_threshold

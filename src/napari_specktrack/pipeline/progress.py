@@ -15,12 +15,12 @@ Cancel = Callable[[], bool] | None
 
 
 def tracking_bands(shape_yx: tuple[int, int], window_px: int, search_px: int) -> int:
-    """About how many bands of rows tracking one frame takes: the default ``band_rows`` of
-    :func:`~napari_specktrack.retrieval.tracking.track` (a band's products under ~40 MB)."""
+    """How many bands of rows tracking one frame takes on the CPU: the default ``band_rows`` of
+    :func:`~napari_specktrack.retrieval.tracking.track`."""
+    from ..retrieval.zncc import default_band_rows
+
     ny, nx = shape_yx
-    shifts = (2 * int(search_px) + 1) ** 2
-    rows = max(8, int(40e6 / (4 * 3 * shifts * (nx + 2 * (int(window_px) // 2)))))
-    return max(1, -(-ny // rows))
+    return max(1, -(-ny // default_band_rows(nx, window_px, search_px, ny=ny)))
 
 
 class Ticker:

@@ -120,7 +120,7 @@ class Plan:
                                      window_px=p.window_px, search_px=p.search_px,
                                      integration=p.integration, background=self.background,
                                      device=self.device, hot_pixel_threshold=p.hot_pixel_threshold,
-                                     cancel=cancel)
+                                     engine=p.tracking_engine, cancel=cancel)
         fusion = None
         if p.uses_fusion:
             from ..retrieval.fusion import fuse_inline

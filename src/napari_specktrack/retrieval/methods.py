@@ -80,6 +80,7 @@ def retrieve_frame(
     background: np.ndarray | None = None,
     device: str = "cpu",
     hot_pixel_threshold: float | None = 10.0,
+    engine: str = "auto",
     cancel: Callable[[], bool] | None = None,
 ) -> tuple[dict[str, np.ndarray], int]:
     """Retrieve one checked, calibrated frame; the per-frame core that every run loops over.
@@ -101,7 +102,7 @@ def retrieve_frame(
         return img
 
     frame = clean(sample)
-    kw = dict(window_px=window_px, search_px=search_px, device=device, cancel=cancel)
+    kw = dict(window_px=window_px, search_px=search_px, device=device, engine=engine, cancel=cancel)
     if inline is None:
         res = track(frame, reference, **kw)
         trans = transmission(res)
@@ -124,12 +125,14 @@ def _run(sample, reference, inline, geometry, params: dict[str, Any]) -> Retriev
     from ..pipeline import Frames, RetrievalParams, retrieve
 
     keys = ("window_px", "search_px", "integration", "device", "hot_pixel_threshold",
-            "fuse_inline", "fusion_material", "detector_psf_sigma_px")
-    extra = set(params) - {*keys, "background", "progress", "cancel"}
+            "fuse_inline", "fusion_material", "detector_psf_sigma_px", "tracking_engine")
+    extra = set(params) - {*keys, "engine", "background", "progress", "cancel"}
     if extra:
         raise InputError(f"unknown retrieval parameter(s) {sorted(extra)}; use {sorted(keys)}")
-    rp = RetrievalParams.for_inline(None if inline is None else "measured",
-                                    **{k: params[k] for k in keys if k in params})
+    given = {k: params[k] for k in keys if k in params}
+    if "engine" in params:  # the short name track() takes
+        given["tracking_engine"] = params["engine"]
+    rp = RetrievalParams.for_inline(None if inline is None else "measured", **given)
     result = retrieve(Frames(sample, reference, inline=inline), geometry, rp,
                       background=params.get("background"), progress=params.get("progress"),
                       cancel=params.get("cancel"))
@@ -142,7 +145,8 @@ def conventional(sample, reference, geometry: Geometry, **params: Any) -> Retrie
     ``sample`` is (y, x) or (n, y, x) (frame by frame against one reference). Parameters
     (keyword) as :class:`~napari_specktrack.pipeline.RetrievalParams`: ``window_px`` (odd),
     ``search_px`` (both suggested from the speckle when not given), ``integration``,
-    ``device``, ``hot_pixel_threshold`` (and for double exposure ``fuse_inline``, on by
+    ``device``, ``hot_pixel_threshold``, ``tracking_engine`` (or ``engine``) (and for double
+    exposure ``fuse_inline``, on by
     default, ``fusion_material``, ``detector_psf_sigma_px``); plus ``background`` (bool mask where the phase
     averages 0; default the image border), ``progress`` and ``cancel``. Runs
     :func:`napari_specktrack.pipeline.retrieve`.
