@@ -6,8 +6,10 @@ from the previous row's by adding the product entering the window and removing t
 leaving it (column sums, float64), then sliding along the row, so each (pixel, shift) costs a
 few arithmetic operations on data that stays in the cache: ≈ 2.3× the array code's speed on one
 thread here (``benchmarks/bench_retrieval.py``). Blocks of :data:`BLOCK_ROWS` rows run in
-parallel; each starts its column sums afresh, so the result does not depend on the number of
-threads.
+parallel on Python threads (the kernel releases the GIL); each starts its column sums afresh,
+so the result does not depend on the number of threads. Not numba's ``parallel=True``: its
+OpenMP workers spin after each call on the cores torch then needs, which made torch's next
+small operations 100× slower here.
 
 It computes exactly what the torch search of :mod:`.zncc` computes (the GPU path, and the
 reference in the tests): per pixel the maximum over the shifts of
@@ -17,88 +19,83 @@ around it for the sub-pixel fit.
 
 from __future__ import annotations
 
-import threading
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
 #: rows of one parallel block (its column sums start afresh: a fixed size keeps the result
 #: independent of the thread count)
 BLOCK_ROWS = 64
-#: the compiled kernel runs one call at a time per process (the thread pools of some numba
-#: threading layers are not re-entrant); each call already uses every thread it is given
-_LOCK = threading.Lock()
+_POOLS: dict[int, ThreadPoolExecutor] = {}
 
 
-@njit(parallel=True, cache=True)
-def _search_rows(n_pad, r_pad, n_mean, r_mean, r_inv_std, w, s, y0, y1, best_out, peak_out,
-                 nine_out):  # pragma: no cover - compiled; tested through search_rows
+@njit(nogil=True, cache=True)
+def _search_block(n_pad, r_pad, n_mean, r_mean, r_inv_std, w, s, b0, b1, y0, best_out, peak_out,
+                  nine_out):  # pragma: no cover - compiled; tested through search_rows
+    """Rows [b0, b1) of the search; outputs indexed from row y0."""
     g = 2 * s + 1
     k = g * g
     nxp = n_pad.shape[1]
     nx = nxp - (w - 1)
     inv_area = 1.0 / float(w * w)
     q = (nx + 3) // 4
-    n_blocks = (y1 - y0 + BLOCK_ROWS - 1) // BLOCK_ROWS
-    for bi in prange(n_blocks):
-        b0 = y0 + bi * BLOCK_ROWS
-        b1 = min(b0 + BLOCK_ROWS, y1)
-        col = np.zeros((k, nxp), np.float64)
-        z = np.empty((k, nx), np.float32)
-        best = np.empty(nx, np.float32)
-        idx = np.empty(nx, np.int64)
-        for y in range(b0, b1):
-            for u in range(k):
-                ry = s - (u // g - s)  # reference row offset: padded row y + ry is row y − dy
-                rx = s - (u % g - s)
-                cu = col[u]
-                if y == b0:
-                    for a in range(w):
-                        for x in range(nxp):
-                            cu[x] += n_pad[y + a, x] * r_pad[y + a + ry, x + rx]
-                else:
-                    yi = y + w - 1  # the row entering the window
-                    yo = y - 1  # the row leaving it
+    col = np.zeros((k, nxp), np.float64)
+    z = np.empty((k, nx), np.float32)
+    best = np.empty(nx, np.float32)
+    idx = np.empty(nx, np.int64)
+    for y in range(b0, b1):
+        for u in range(k):
+            ry = s - (u // g - s)  # reference row offset: padded row y + ry is row y − dy
+            rx = s - (u % g - s)
+            cu = col[u]
+            if y == b0:
+                for a in range(w):
                     for x in range(nxp):
-                        cu[x] += (n_pad[yi, x] * r_pad[yi + ry, x + rx]
-                                  - n_pad[yo, x] * r_pad[yo + ry, x + rx])
-                # sums along the row: four independent running sums over quarters of the row
-                # (one chain of additions is bound by their latency)
-                zu = z[u]
-                for part in range(4):
-                    x0 = part * q
-                    if x0 >= nx:
-                        break
-                    x1 = min(x0 + q, nx)
-                    acc = 0.0
-                    for x in range(x0, x0 + w):
-                        acc += cu[x]
-                    for x in range(x0, x1):
-                        if x > x0:
-                            acc += cu[x + w - 1] - cu[x - 1]
-                        zu[x] = ((acc * inv_area - n_mean[y, x] * r_mean[y + ry, x + rx])
-                                 * r_inv_std[y + ry, x + rx])
+                        cu[x] += n_pad[y + a, x] * r_pad[y + a + ry, x + rx]
+            else:
+                yi = y + w - 1  # the row entering the window
+                yo = y - 1  # the row leaving it
+                for x in range(nxp):
+                    cu[x] += (n_pad[yi, x] * r_pad[yi + ry, x + rx]
+                              - n_pad[yo, x] * r_pad[yo + ry, x + rx])
+            # sums along the row: four independent running sums over quarters of the row
+            # (one chain of additions is bound by their latency)
+            zu = z[u]
+            for part in range(4):
+                x0 = part * q
+                if x0 >= nx:
+                    break
+                x1 = min(x0 + q, nx)
+                acc = 0.0
+                for x in range(x0, x0 + w):
+                    acc += cu[x]
+                for x in range(x0, x1):
+                    if x > x0:
+                        acc += cu[x + w - 1] - cu[x - 1]
+                    zu[x] = ((acc * inv_area - n_mean[y, x] * r_mean[y + ry, x + rx])
+                             * r_inv_std[y + ry, x + rx])
+        for x in range(nx):
+            best[x] = z[0, x]
+            idx[x] = 0
+        for u in range(1, k):  # the first maximum in (dy, dx) order wins
+            zu = z[u]
             for x in range(nx):
-                best[x] = z[0, x]
-                idx[x] = 0
-            for u in range(1, k):  # the first maximum in (dy, dx) order wins
-                zu = z[u]
-                for x in range(nx):
-                    if zu[x] > best[x]:
-                        best[x] = zu[x]
-                        idx[x] = u
-            row = y - y0
-            for x in range(nx):
-                a = idx[x] // g
-                b = idx[x] % g
-                best_out[row, x] = best[x]
-                peak_out[0, row, x] = a - s
-                peak_out[1, row, x] = b - s
-                ca = min(max(a, 1), g - 2)
-                cb = min(max(b, 1), g - 2)
-                for oy in range(3):
-                    for ox in range(3):
-                        nine_out[oy * 3 + ox, row, x] = z[(ca + oy - 1) * g + cb + ox - 1, x]
+                if zu[x] > best[x]:
+                    best[x] = zu[x]
+                    idx[x] = u
+        row = y - y0
+        for x in range(nx):
+            a = idx[x] // g
+            b = idx[x] % g
+            best_out[row, x] = best[x]
+            peak_out[0, row, x] = a - s
+            peak_out[1, row, x] = b - s
+            ca = min(max(a, 1), g - 2)
+            cb = min(max(b, 1), g - 2)
+            for oy in range(3):
+                for ox in range(3):
+                    nine_out[oy * 3 + ox, row, x] = z[(ca + oy - 1) * g + cb + ox - 1, x]
 
 
 def search_rows(n_pad: np.ndarray, r_pad: np.ndarray, n_mean: np.ndarray, r_mean: np.ndarray,
@@ -106,19 +103,25 @@ def search_rows(n_pad: np.ndarray, r_pad: np.ndarray, n_mean: np.ndarray, r_mean
     """The search for output rows [y0, y1): arrays as :func:`.zncc.correlate` prepares them
     (float32, C order). Returns ``best`` (rows, nx), ``peak`` (2, rows, nx) integer (dy, dx)
     and ``nine`` (9, rows, nx): the 3 × 3 values around the peak (its centre kept one shift
-    inside the search grid), row-major in (dy, dx)."""
-    import numba
-
+    inside the search grid), row-major in (dy, dx). Blocks of rows run on ``threads``
+    threads (one pool per thread count, kept for the process)."""
     rows, nx = y1 - y0, n_mean.shape[1]
     best = np.empty((rows, nx), np.float32)
     peak = np.empty((2, rows, nx), np.int64)
     nine = np.empty((9, rows, nx), np.float32)
-    with _LOCK:
-        before = numba.get_num_threads()
-        numba.set_num_threads(max(1, min(int(threads), numba.config.NUMBA_NUM_THREADS)))
-        try:
-            _search_rows(n_pad, r_pad, n_mean, r_mean, r_inv_std, int(w), int(s), int(y0),
-                         int(y1), best, peak, nine)
-        finally:
-            numba.set_num_threads(before)
+    args = (n_pad, r_pad, n_mean, r_mean, r_inv_std, int(w), int(s))
+    outs = (int(y0), best, peak, nine)
+    starts = range(int(y0), int(y1), BLOCK_ROWS)
+    threads = max(1, min(int(threads), len(starts)))
+    if threads == 1:
+        for b0 in starts:
+            _search_block(*args, b0, min(b0 + BLOCK_ROWS, int(y1)), *outs)
+    else:
+        pool = _POOLS.get(threads)
+        if pool is None:
+            pool = _POOLS[threads] = ThreadPoolExecutor(threads, thread_name_prefix="zncc")
+        jobs = [pool.submit(_search_block, *args, b0, min(b0 + BLOCK_ROWS, int(y1)), *outs)
+                for b0 in starts]
+        for job in jobs:
+            job.result()
     return best, peak, nine
