@@ -257,7 +257,8 @@ def run(size_px: int = 192, angles: int = 360, seed: int = 0, methods=METHODS,
     """Simulate, retrieve, reconstruct and measure. Returns a dict with ``acq``, ``delta``
     (name → δ volume), ``truth`` (true δ volume), ``masks``, ``delta_pom``, ``metrics``
     (rule → name → :func:`metrics`, for both referencing rules of :func:`reference_to_air`;
-    ``delta`` holds the ``"projection"`` rule's volumes) and ``seconds``."""
+    ``delta`` holds the ``"projection"`` rule's volumes), ``phases`` (name → phase stack, rad),
+    ``cached`` (the phase stacks were read from ``cache``) and ``seconds``."""
     from napari_specktrack.simulate import simulate
 
     t0 = time.perf_counter()
@@ -265,7 +266,8 @@ def run(size_px: int = 192, angles: int = 360, seed: int = 0, methods=METHODS,
     acq = simulate("rotation", size_px, angles_deg=angles_deg, seed=seed)
     log(f"simulated {angles} projections of {size_px}² px in {time.perf_counter() - t0:.0f} s")
     names = [TRUTH] + [m[0] for m in methods]
-    if cache is not None and Path(cache).exists():
+    cached = cache is not None and Path(cache).exists()
+    if cached:
         with np.load(cache) as z:
             phases = {k: z[f"p{i}"] for i, k in enumerate(names)}
         log(f"phase stacks read from {cache}")
@@ -289,7 +291,8 @@ def run(size_px: int = 192, angles: int = 360, seed: int = 0, methods=METHODS,
             if rule == REFERENCES[0]:
                 volumes[name] = vol
     return {"acq": acq, "delta": volumes, "truth": truth, "masks": masks, "delta_pom": d_pom,
-            "metrics": table, "phases": phases, "seconds": time.perf_counter() - t0}
+            "metrics": table, "phases": phases, "cached": cached,
+            "seconds": time.perf_counter() - t0}
 
 
 # --- output ----------------------------------------------------------------------------------
@@ -354,8 +357,11 @@ def _draw(result: dict, row: int, out: Path) -> None:
     ax = fig.add_subplot(grid[2, :])
     xs = (np.arange(n) - c) * p_um
     ax.plot(xs, truth[row, prow] / d_pom, "k-", lw=1.6, label="true δ")
+    styles = {TRUTH: ("tab:green", "-"), "conventional": ("tab:orange", "-")}
     for name in names:
-        ax.plot(xs, sl[name][prow] / d_pom, lw=0.9, label=name)
+        colour, ls = styles.get(name, ("tab:red" if name.startswith("learned") else "tab:blue",
+                                       "--" if name.endswith("plain") else "-"))
+        ax.plot(xs, sl[name][prow] / d_pom, color=colour, ls=ls, lw=1.0, label=name)
     ax.set_xlabel("x from the rotation axis (µm)", fontsize=8)
     ax.set_ylabel("δ / δ_POM", fontsize=8)
     ax.set_title(f"slice {row} (top: δ; middle: δ error, same scales for all methods); "
@@ -363,7 +369,14 @@ def _draw(result: dict, row: int, out: Path) -> None:
     ax.legend(fontsize=7, ncol=4, loc="upper center")
     ax.set_ylim(-0.4, 1.6)
     out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=90)
+    import io
+
+    from PIL import Image
+
+    buf = io.BytesIO()
+    fig.savefig(buf, dpi=80, format="png")
+    # a 256-colour palette keeps the PNG small enough for git (< 300 kB)
+    Image.open(buf).convert("RGB").quantize(256, method=Image.Quantize.FASTOCTREE).save(out, optimize=True)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -394,7 +407,8 @@ def main(argv: list[str] | None = None) -> int:
             "edge_rows_px": EDGE_ROWS_PX, "clearance_px": CLEARANCE_PX,
             "air_margin_px": AIR_MARGIN_PX, "figure_slice_row": row,
             "region_voxels": {k: int(v.sum()) for k, v in res["masks"].items()},
-            "metrics_by_air_reference": res["metrics"], "seconds": round(seconds, 1)}
+            "metrics_by_air_reference": res["metrics"], "seconds": round(seconds, 1),
+            "phase_stacks_read_from_cache": res["cached"]}
     args.out.with_suffix(".json").write_text(json.dumps(meta, indent=1))
     print(f"wrote {args.out} and {args.out.with_suffix('.json')} in {seconds:.0f} s")
     return 0
