@@ -20,7 +20,7 @@ stack is referenced to air the same way (:func:`reference_to_air`), reconstructe
 outside the tube (the streak measure), the air in the tube's bore between the spheres, a band
 along the tube wall, and the cores of the POM spheres (mean δ against xraydb's).
 
-    python docs/make_fig5.py [--size 192] [--angles 360] [--seed 0] [--cache PHASES.npz]
+    python docs/make_fig5.py [--size 256] [--angles 360] [--seed 0] [--cache PHASES.npz]
 
 ``--cache`` keeps the retrieved phase stacks (re-running the metrics and the figure then skips
 the retrieval). Writes ``docs/images/fig5_ct.png`` and ``docs/images/fig5_ct.json``.
@@ -45,7 +45,7 @@ METHODS = (("conventional", None, False),
            ("learned, plain", "gen", False),
            ("learned, fused", "gen", True))
 #: rows (= slices) this close to the top or bottom of the image are left out of the metrics:
-#: the tracking window and search range (≈ 13 + 2·9 px at 192²) reach past the image there
+#: the tracking window and search range (13 px and ±8–9 px, suggested) reach past the image there
 EDGE_ROWS_PX = 12
 #: distance (px) kept from every interface by the air regions and the sphere cores
 CLEARANCE_PX = 2.0
@@ -252,7 +252,7 @@ def pom_delta(geometry, medium: str = "air") -> float:
     return optical_constants("POM", e).delta - optical_constants(medium, e).delta
 
 
-def run(size_px: int = 192, angles: int = 360, seed: int = 0, methods=METHODS,
+def run(size_px: int = 256, angles: int = 360, seed: int = 0, methods=METHODS,
         generator: str = "pretrained", cache: Path | None = None, log=print) -> dict:
     """Simulate, retrieve, reconstruct and measure. Returns a dict with ``acq``, ``delta``
     (name → δ volume), ``truth`` (true δ volume), ``masks``, ``delta_pom``, ``metrics``
@@ -381,7 +381,7 @@ def _draw(result: dict, row: int, out: Path) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--size", type=int, default=192, help="projection side, px")
+    parser.add_argument("--size", type=int, default=256, help="projection side, px")
     parser.add_argument("--angles", type=int, default=360, help="projections over [0°, 180°)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--generator", default="pretrained")
