@@ -21,7 +21,12 @@ Tables:
 4. receptive field: the theoretical one (layer arithmetic) and the measured support and
    mass radii of ∂(centre output)/∂(input) with the norms' statistics frozen;
 5. content fixed, frame grows: the default 256² spheres phantom (same seed, same spheres and
-   tube) centred in frames of ``--embed-sizes``, SSIM over the central 256².
+   tube) centred in frames of ``--embed-sizes``, SSIM over the central 256²;
+6. frozen statistics: every instance norm uses the mean statistics of 256² training-like
+   frames (training seeds ``--stat-seeds``) instead of the frame's own — no retraining;
+7. how far each phantom's norm statistics drift from their 256² values as the frame grows
+   (default spheres, fixed-radius spheres with and without the tube, foam), and the SSIM of
+   the tube-free fixed-radius spheres.
 
 Besides the frame SSIM, the mean of the SSIM map over the spheres (discs dilated by 4 px), over
 the rest, and ≥ 32 px from the frame border, and the RMS error (flat-field units; SSIM's data
@@ -30,6 +35,7 @@ range is the frame's own, so it changes with the content) say where the loss lie
     python benchmarks/size_study.py [--sizes 128 256 512 1024] [--seeds 900 901 902 903]
         [--fixed-radius 30] [--radii 0 10 20 40 80 120] [--radius-sizes 256 512]
         [--norm-size 512] [--crop 256] [--embed-sizes 256 384 512 768] [--json size_study.json]
+        [--tables 0 1 2 3 4 5 6 7] [--figure docs/images/generator_size.png]
 """
 
 from __future__ import annotations
@@ -46,13 +52,15 @@ COVERAGE = 0.27  # projected sphere area / frame area of the default phantom (me
 
 
 def fixed_spheres_phantom(size_px: int, radius_px: float, rng: np.random.Generator,
-                          wall_px: float = TUBE_WALL_PX, max_spheres: int = 400) -> dict:
+                          wall_px: float = TUBE_WALL_PX, max_spheres: int = 400,
+                          tube: bool = True) -> dict:
     """POM spheres of one radius in a PE tube of fixed wall, ``phantom.json`` schema.
 
     The tube's outer radius is 0.46 × side as in ``spheres_phantom`` but its wall is fixed;
     spheres are placed inside the tube (in the frame when they do not fit in it), not
     overlapping in 3-D, until their summed projected area reaches ``COVERAGE`` of the frame
-    or no more fit. ``radius_px`` 0 gives the tube alone.
+    or no more fit. ``radius_px`` 0 gives the tube alone; ``tube=False`` leaves the tube out
+    (spheres anywhere in the frame).
     """
     n = int(size_px)
     c = (n - 1) / 2.0
@@ -64,7 +72,9 @@ def fixed_spheres_phantom(size_px: int, radius_px: float, rng: np.random.Generat
     gap = 2.56
     want = 0 if r <= 0 else min(max_spheres, max(1, round(COVERAGE * n * n / (math.pi * r * r))))
     placed: list[tuple[float, float, float]] = []
-    in_tube = r + gap < inner
+    if not tube:
+        objects = []
+    in_tube = tube and r + gap < inner
     half = inner if in_tube else n / 2.0
     for _ in range(want):
         for _try in range(500):
@@ -140,8 +150,13 @@ def _ssim(clean: np.ndarray, gen: np.ndarray, masks: dict[str, np.ndarray] | Non
     from skimage.metrics import structural_similarity
 
     s, smap = structural_similarity(clean, gen, data_range=float(np.ptp(clean)), full=True)
-    out = {"ssim": float(s), "rms_err": float(np.sqrt(np.mean((gen - clean) ** 2))),
-           "truth_ptp": float(np.ptp(clean))}
+    err = gen - clean
+    dc = clean - clean.mean()  # least squares gen ≈ a·clean + b0: contrast and offset
+    a = float((dc * (gen - gen.mean())).sum() / max((dc * dc).sum(), 1e-30))
+    b0 = float(gen.mean() - a * clean.mean())
+    out = {"ssim": float(s), "rms_err": float(np.sqrt(np.mean(err ** 2))), "mean_err": float(err.mean()),
+           "rms_err_after_affine": float(np.sqrt(np.mean((gen - (a * clean + b0)) ** 2))),
+           "gain": float(a), "truth_ptp": float(np.ptp(clean))}
     b = BORDER_PX
     if min(clean.shape) > 2 * b + 14:
         out["ssim_core"] = float(smap[b:-b, b:-b].mean())
@@ -297,9 +312,48 @@ def table_norm(model_meta, size, crop, seeds) -> dict:
     return {"size": size, "crop": crop, "rows": res}
 
 
+def _embedded(base: int, n: int, seed: int) -> dict:
+    """The default ``base``² spheres phantom of ``seed`` (as ``simulate`` draws it) centred in n²."""
+    from napari_specktrack.simulate import phantoms as ph
+
+    rng = np.random.default_rng(seed)
+    desc = ph.spheres_phantom(base, np.random.default_rng(rng.spawn(3)[0]))
+    o = (n - base) // 2
+    objs = []
+    for ob in desc["objects"]:
+        ob = dict(ob)
+        if ob["shape"] == "tube":
+            ob["center_x_px"] = ob["center_x_px"] + o
+        else:
+            ob["center_yx_px"] = [ob["center_yx_px"][0] + o, ob["center_yx_px"][1] + o]
+        objs.append(ob)
+    return {**desc, "objects": objs}
+
+
+def figure(model_meta, path: str, sizes=(256, 768), seed: int = 900, base: int = 256) -> None:
+    """Generated image and error over the same central 256² content in frames of ``sizes``."""
+    from matplotlib.figure import Figure
+
+    from napari_specktrack.simulate import simulate
+
+    fig = Figure(figsize=(9, 4.5 * len(sizes)), layout="constrained")
+    axes = fig.subplots(len(sizes), 2)
+    for row, n in zip(axes, sizes):
+        o = (n - base) // 2
+        acq = simulate(_embedded(base, n, seed), n, seed=seed)
+        gen = _generate(model_meta, acq.sample, acq.reference)
+        win = (slice(o, o + base), slice(o, o + base))
+        row[0].imshow(gen[win], cmap="gray")
+        row[0].set_title(f"generated, central {base}² of a {n}² frame")
+        im = row[1].imshow((gen - acq.truth_inline)[win], cmap="RdBu", vmin=-0.15, vmax=0.15)
+        row[1].set_title(f"generated − true (RMS {np.sqrt(np.mean((gen - acq.truth_inline)[win] ** 2)):.3f})")
+        fig.colorbar(im, ax=row[1], shrink=0.8, label="flat-field units")
+    fig.savefig(path, dpi=60)
+    print(f"wrote {path}")
+
+
 def table_embed(model_meta, sizes, seeds, base: int = 256) -> dict:
     """The default ``base``² spheres phantom centred in larger frames: same content, more air."""
-    from napari_specktrack.simulate import phantoms as ph
     from napari_specktrack.simulate import simulate
 
     print(f"\n## 5. The default {base}² spheres phantom centred in a larger frame (SSIM over the "
@@ -311,17 +365,7 @@ def table_embed(model_meta, sizes, seeds, base: int = 256) -> dict:
         o = (n - base) // 2
         rows = []
         for s in seeds:
-            rng = np.random.default_rng(s)
-            desc = ph.spheres_phantom(base, np.random.default_rng(rng.spawn(3)[0]))
-            objs = []
-            for ob in desc["objects"]:
-                ob = dict(ob)
-                if ob["shape"] == "tube":
-                    ob["center_x_px"] = ob["center_x_px"] + o
-                else:
-                    ob["center_yx_px"] = [ob["center_yx_px"][0] + o, ob["center_yx_px"][1] + o]
-                objs.append(ob)
-            acq = simulate({**desc, "objects": objs}, n, seed=s)
+            acq = simulate(_embedded(base, n, s), n, seed=s)
             gen = _generate(model_meta, acq.sample, acq.reference)
             win = (slice(o, o + base), slice(o, o + base))
             r = _ssim(acq.truth_inline[win], gen[win])
@@ -331,6 +375,129 @@ def table_embed(model_meta, sizes, seeds, base: int = 256) -> dict:
         per = " ".join(f"{x['ssim']:.3f}" for x in rows)
         print(f"| {n}² | {_mean(rows, 'ssim'):.3f} | {1e3 * _mean(rows, 'rms_err'):.1f} | "
               f"{_mean(rows, 'frame_ssim'):.3f} | {per} |", flush=True)
+    return res
+
+
+def training_statistics(model_meta, seeds, size: int = 256) -> list[tuple]:
+    """Per-layer instance-norm statistics averaged over training-like 256² frames.
+
+    The frames alternate spheres and foam as the training pairs did, from training seeds (the
+    statistics describe what the network saw; nothing is scored on these frames).
+    """
+    import torch
+
+    from napari_specktrack.learn.pairs import normalise_input
+    from napari_specktrack.simulate import simulate
+
+    model, meta = model_meta
+    ctl = NormControl(model)
+    acc: list[list[tuple]] = []
+    for i, s in enumerate(seeds):
+        acq = simulate(("spheres", "foam")[i % 2], size, seed=s)
+        x = normalise_input(acq.sample - acq.reference, meta["normalisation"])
+        with torch.inference_mode():
+            ctl.run(model, torch.from_numpy(np.ascontiguousarray(x, np.float32))[None, None], "record")
+        acc.append(ctl.stats)
+    ctl.close()
+    return [(torch.stack([a[k][0] for a in acc]).mean(0), torch.stack([a[k][1] for a in acc]).mean(0))
+            for k in range(len(acc[0]))]
+
+
+def table_frozen(model_meta, sizes, seeds, stat_seeds) -> dict:
+    """Default phantoms at each size, with each frame's own norm statistics and with frozen ones."""
+    import torch
+
+    from napari_specktrack.learn.pairs import denormalise_target, normalise_input
+    from napari_specktrack.simulate import simulate
+
+    model, meta = model_meta
+    norm = meta["normalisation"]
+    frozen = training_statistics(model_meta, stat_seeds)
+    ctl = NormControl(model)
+    print(f"\n## 6. Frozen norm statistics (the mean over 256² training-like frames, seeds "
+          f"{stat_seeds[0]}–{stat_seeds[-1]}) instead of each frame's own: SSIM\n")
+    print("| frame px² | spheres, own | spheres, frozen | foam, own | foam, frozen | spheres mean error ×10³ "
+          "own / frozen | spheres RMS error ×10³ own / frozen (after an affine fit) |")
+    print("|---|---|---|---|---|---|---|")
+    res = {}
+    for n in sizes:
+        row: dict[str, list[float]] = {}
+        for phantom in ("spheres", "foam"):
+            for mode in ("own", "frozen"):
+                row[f"{phantom}_{mode}"] = []
+            for s in seeds:
+                acq = simulate(phantom, n, seed=s)
+                x = normalise_input(acq.sample - acq.reference, norm)
+                t = torch.from_numpy(np.ascontiguousarray(x, np.float32))[None, None]
+                with torch.inference_mode():
+                    own = model(t)[0, 0].numpy()
+                    fro = ctl.run(model, t, "apply", frozen)[0, 0].numpy()
+                for mode, y in (("own", own), ("frozen", fro)):
+                    m = _ssim(acq.truth_inline, denormalise_target(y, norm))
+                    row[f"{phantom}_{mode}"].append(m["ssim"])
+                    for k in ("mean_err", "rms_err", "rms_err_after_affine"):
+                        row.setdefault(f"{phantom}_{mode}_{k}", []).append(m[k])
+        res[str(n)] = row
+        print(f"| {n}² | " + " | ".join(f"{np.mean(row[k]):.3f}" for k in
+                                        ("spheres_own", "spheres_frozen", "foam_own", "foam_frozen"))
+              + " | " + " / ".join(f"{1e3 * np.mean(row[f'spheres_{m}_mean_err']):+.1f}"
+                                   for m in ("own", "frozen"))
+              + " | " + " / ".join(f"{1e3 * np.mean(row[f'spheres_{m}_rms_err']):.1f} "
+                                   f"({1e3 * np.mean(row[f'spheres_{m}_rms_err_after_affine']):.1f})"
+                                   for m in ("own", "frozen")) + " |", flush=True)
+    ctl.close()
+    return res
+
+
+def table_drift(model_meta, sizes, seeds, radius) -> dict:
+    """How far each phantom's norm statistics move from its own 256² values, and no-tube SSIM."""
+    import torch
+
+    from napari_specktrack.learn.pairs import normalise_input
+    from napari_specktrack.simulate import simulate
+
+    model, meta = model_meta
+    ctl = NormControl(model)
+    kinds = {
+        "default spheres": lambda n, s: "spheres",
+        f"spheres r {radius:g} px, tube": lambda n, s: fixed_spheres_phantom(
+            n, radius, np.random.default_rng([s, 14])),
+        f"spheres r {radius:g} px, no tube": lambda n, s: fixed_spheres_phantom(
+            n, radius, np.random.default_rng([s, 14]), tube=False),
+        "foam": lambda n, s: "foam",
+    }
+    sig: dict = {}
+    ssim_notube: dict = {}
+    for n in sizes:
+        for k, make in kinds.items():
+            acc = []
+            for s in seeds:
+                acq = simulate(make(n, s), n, seed=s)
+                x = normalise_input(acq.sample - acq.reference, meta["normalisation"])
+                with torch.inference_mode():
+                    y = ctl.run(model, torch.from_numpy(np.ascontiguousarray(x, np.float32))[None, None],
+                                "record")
+                acc.append(torch.cat([v.sqrt().flatten() for _, v in ctl.stats]).numpy())
+                if k.endswith("no tube"):
+                    from napari_specktrack.learn.pairs import denormalise_target
+
+                    gen = denormalise_target(y[0, 0].numpy(), meta["normalisation"])
+                    ssim_notube.setdefault(str(n), []).append(_ssim(acq.truth_inline, gen)["ssim"])
+            sig[(k, n)] = np.mean(acc, axis=0)
+    ctl.close()
+    ref = 256 if 256 in sizes else sizes[0]
+    print(f"\n## 7. Drift of the norm statistics with the frame size: median over all norm channels "
+          f"of |log(σ_N / σ_{ref})| (σ: a channel's spread over the frame, mean over seeds), and the SSIM "
+          f"of tube-free spheres of radius {radius:g} px\n")
+    print("| frame px² | " + " | ".join(kinds) + f" | SSIM, r {radius:g} px no tube |")
+    print("|---|" + "---|" * (len(kinds) + 1))
+    res: dict = {"ssim_no_tube": ssim_notube, "drift": {}}
+    for n in sizes:
+        d = {k: float(np.median(np.abs(np.log((sig[(k, n)] + 1e-6) / (sig[(k, ref)] + 1e-6)))))
+             for k in kinds}
+        res["drift"][str(n)] = d
+        print(f"| {n}² | " + " | ".join(f"{d[k]:.3f}" for k in kinds)
+              + f" | {np.mean(ssim_notube[str(n)]):.3f} |", flush=True)
     return res
 
 
@@ -396,8 +563,11 @@ def main() -> None:
     ap.add_argument("--crop", type=int, default=256, help="central crop side (px) of table 3")
     ap.add_argument("--embed-sizes", type=int, nargs="+", default=[256, 384, 512, 768],
                     help="frame sides (px) of table 5 (the 256² phantom centred in them)")
-    ap.add_argument("--tables", nargs="+", default=["0", "1", "2", "3", "4", "5"])
+    ap.add_argument("--stat-seeds", type=int, nargs="+", default=list(range(1000, 1008)),
+                    help="training seeds whose 256² frames give table 6's frozen statistics")
+    ap.add_argument("--tables", nargs="+", default=["0", "1", "2", "3", "4", "5", "6", "7"])
     ap.add_argument("--json", help="write the numbers to this JSON file")
+    ap.add_argument("--figure", help="also draw the 256² content in 256² and 768² frames to this PNG")
     args = ap.parse_args()
 
     import torch
@@ -422,6 +592,12 @@ def main() -> None:
         out["norm_statistics"] = table_norm(model_meta, args.norm_size, args.crop, args.seeds)
     if "5" in args.tables:
         out["embedded"] = table_embed(model_meta, args.embed_sizes, args.seeds)
+    if "6" in args.tables:
+        out["frozen_statistics"] = table_frozen(model_meta, args.sizes, args.seeds, args.stat_seeds)
+    if "7" in args.tables:
+        out["statistics_drift"] = table_drift(model_meta, args.sizes, args.seeds, args.fixed_radius)
+    if args.figure:
+        figure(model_meta, args.figure)
     out["elapsed_s"] = round(time.time() - t0, 1)
     print(f"\n{out['elapsed_s']:.0f} s")
     if args.json:
