@@ -32,8 +32,8 @@ Besides the frame SSIM, the mean of the SSIM map over the spheres (discs dilated
 the rest, and ≥ 32 px from the frame border, and the RMS error (flat-field units; SSIM's data
 range is the frame's own, so it changes with the content) say where the loss lies.
 
-    python benchmarks/size_study.py [--sizes 128 256 512 1024] [--seeds 900 901 902 903]
-        [--fixed-radius 30] [--radii 0 10 20 40 80 120] [--radius-sizes 256 512]
+    python benchmarks/size_study.py [--generator pretrained] [--sizes 128 256 512 1024]
+        [--seeds 900 901 902 903] [--fixed-radius 30] [--radii 0 10 20 40 80 120] [--radius-sizes 256 512]
         [--norm-size 512] [--crop 256] [--embed-sizes 256 384 512 768] [--json size_study.json]
         [--tables 0 1 2 3 4 5 6 7] [--figure docs/images/generator_size.png]
 """
@@ -550,6 +550,8 @@ def receptive_field(model_meta, size: int = 512, seed: int = 900) -> dict:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--generator", default="pretrained",
+                    help="weights to study: 'pretrained' or a generator.safetensors / checkpoint")
     ap.add_argument("--sizes", type=int, nargs="+", default=[128, 256, 512, 1024],
                     help="frame sides (px) for tables 0 and 1")
     ap.add_argument("--seeds", type=int, nargs="+", default=[900, 901, 902, 903])
@@ -575,8 +577,9 @@ def main() -> None:
     from napari_specktrack.learn.inference import load_generator
 
     torch.set_num_threads(1)
-    model_meta = load_generator("pretrained", "cpu")
-    out: dict = {"seeds": args.seeds, "precision": "float32", "generator": "pretrained (lite)"}
+    model_meta = load_generator(args.generator, "cpu")
+    out: dict = {"seeds": args.seeds, "precision": "float32",
+                 "generator": f"{args.generator} ({model_meta[1].get('preset')})"}
     t0 = time.time()
     if "4" in args.tables:
         out["receptive_field"] = receptive_field(model_meta)
