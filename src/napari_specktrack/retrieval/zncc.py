@@ -95,7 +95,7 @@ def _shifted_views(base, count: int, rows: int, cols: int):
 def default_band_rows(nx: int, window_px: int, search_px: int, device: str = "cpu",
                       ny: int | None = None) -> int:
     """Rows per band (the tracking checks ``cancel`` and moves progress between bands). The
-    compiled CPU search: one block of :data:`~._zncc_numba.BLOCK_ROWS` rows per thread, but
+    compiled CPU search: two blocks of :data:`~._zncc_numba.BLOCK_ROWS` rows per thread, but
     a frame of ``ny`` rows in at least four bands where blocks allow. The torch search: one
     band's ZNCC values ((2S+1)² shifts × rows × nx float32) within :data:`BAND_BYTES_CPU` (the
     cache) or :data:`BAND_BYTES_GPU`; at least 8."""
@@ -103,7 +103,7 @@ def default_band_rows(nx: int, window_px: int, search_px: int, device: str = "cp
     if _use_compiled("auto", torch.device(device)):
         from ._zncc_numba import BLOCK_ROWS
 
-        rows = BLOCK_ROWS * max(1, torch.get_num_threads())
+        rows = 2 * BLOCK_ROWS * max(1, torch.get_num_threads())  # two blocks per thread
         if ny is not None:
             quarter = math.ceil(math.ceil(int(ny) / 4) / BLOCK_ROWS) * BLOCK_ROWS  # in blocks
             rows = min(rows, max(BLOCK_ROWS, quarter))
