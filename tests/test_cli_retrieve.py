@@ -45,6 +45,22 @@ def test_retrieve_defaults_geometry_from_tiff_and_suggests_parameters(sim, tmp_p
     assert prov["suggestion"]["window_px"] % 2 == 1
 
 
+def test_tracking_engines_give_the_same_result_and_are_recorded(sim, tmp_path):
+    """`--tracking-engine torch` (the GPU path) and the default compiled search: the same
+    displacement and phase to float32 round-off; the provenance names the engine asked for."""
+    pytest.importorskip("numba")
+    base = ["retrieve", "--reference", str(sim / "reference.tif"), "--sample", str(sim / "sample.tif"),
+            "--geometry", str(sim / "geometry.json"), "--window-px", "11", "--search-px", "4"]
+    assert main([*base, "--out", str(tmp_path / "auto")]) == 0
+    assert main([*base, "--tracking-engine", "torch", "--out", str(tmp_path / "torch")]) == 0
+    for name in ("dx.tif", "dy.tif", "phase.tif"):
+        a, b = (tifffile.imread(tmp_path / d / name) for d in ("auto", "torch"))
+        np.testing.assert_allclose(a, b, atol=1e-3)
+    engines = [json.loads((tmp_path / d / "provenance.json").read_text())["params"]["tracking_engine"]
+               for d in ("auto", "torch")]
+    assert engines == ["auto", "torch"]
+
+
 @pytest.mark.parametrize(
     "extra, fragment",
     [

@@ -219,3 +219,17 @@ def test_outlier_test_equals_the_median_of_valid_neighbours(frac_invalid):
     lower = np.take_along_axis(np.sort(planes, axis=0), np.maximum(count - 1, 0)[None] // 2, 0)[0]
     expected = (count > 0) & (np.abs(comp - np.where(count > 0, lower, 0)) > 1.0)
     np.testing.assert_array_equal(_far_from_median(comp, valid, 1.0), expected)
+
+
+def test_parameter_engines_are_the_trackers():
+    from napari_specktrack.pipeline.params import TRACKING_ENGINES
+    from napari_specktrack.retrieval.zncc import ENGINES
+
+    assert TRACKING_ENGINES == ENGINES
+
+
+def test_unknown_engine_in_run_parameters_is_refused():
+    from napari_specktrack.pipeline import RetrievalParams
+
+    with pytest.raises(InputError, match="tracking engine"):
+        RetrievalParams(tracking_engine="gpu-magic").validate()
