@@ -223,10 +223,7 @@ def table_fixed_radius(model_meta, sizes, seeds, radius) -> dict:
     print("|---|---|---|---|---|---|---|---|")
     res = {}
     for n in sizes:
-        rows = []
-        for s in seeds:
-            ph = fixed_spheres_phantom(n, radius, np.random.default_rng([s, 14]))
-            rows.append(_eval(model_meta, ph, n, s))
+        rows = _fixed_radius_rows(model_meta, n, radius, seeds)
         res[str(n)] = rows
         per = " ".join(f"{r['ssim']:.3f}" for r in rows)
         print(f"| {n}² | {np.mean([r['n_spheres'] for r in rows]):.0f} | {_mean(rows, 'ssim'):.3f} | "
@@ -234,6 +231,12 @@ def table_fixed_radius(model_meta, sizes, seeds, radius) -> dict:
               f"{_fmt(_mean(rows, 'ssim_core'))} | {1e3 * _mean(rows, 'rms_err'):.1f} | {per} |",
               flush=True)
     return res
+
+
+def _fixed_radius_rows(model_meta, n: int, radius: float, seeds) -> list[dict]:
+    """The evaluation of an n² frame of spheres of ``radius`` px, one row per seed."""
+    return [_eval(model_meta, fixed_spheres_phantom(n, radius, np.random.default_rng([s, 14])), n, s)
+            for s in seeds]
 
 
 def table_radius(model_meta, sizes, seeds, radii) -> dict:
@@ -247,10 +250,7 @@ def table_radius(model_meta, sizes, seeds, radii) -> dict:
         for r in radii:
             if 2 * r + 6 > n:
                 continue
-            rows = []
-            for s in seeds:
-                ph = fixed_spheres_phantom(n, r, np.random.default_rng([s, 14]))
-                rows.append(_eval(model_meta, ph, n, s))
+            rows = _fixed_radius_rows(model_meta, n, r, seeds)
             res[str(n)][f"{r:g}"] = rows
             per = " ".join(f"{x['ssim']:.3f}" for x in rows)
             print(f"| {n}² | {r:g} | {np.mean([x['n_spheres'] for x in rows]):.0f} | "
