@@ -84,11 +84,11 @@ def run_ours(acq, repeats: int) -> dict:
     kw = dict(window_px=11, search_px=5)
     out = {e: {"retrieve": [], "track": []} for e in ENGINES}
     for e in ENGINES:  # warm-up: kernel load, allocator
-        conventional(acq.sample, acq.reference, acq.geometry, engine=e, **kw)
+        conventional(acq.sample, acq.reference, acq.geometry, tracking_engine=e, **kw)
     for _ in range(repeats):
         for e in ENGINES:
             t = time.perf_counter()
-            r = conventional(acq.sample, acq.reference, acq.geometry, engine=e, **kw)
+            r = conventional(acq.sample, acq.reference, acq.geometry, tracking_engine=e, **kw)
             out[e]["retrieve"].append(time.perf_counter() - t)
             t = time.perf_counter()
             track(acq.sample, acq.reference, engine=e, **kw)

@@ -12,7 +12,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from .pipeline.params import INTEGRATIONS, METHODS, GeneratorSpec, RetrievalParams
+from .pipeline.params import (
+    INTEGRATIONS,
+    METHODS,
+    TRACKING_ENGINES,
+    GeneratorSpec,
+    RetrievalParams,
+)
 
 
 def add_overwrite(parser: argparse.ArgumentParser, what: str = "result") -> None:
@@ -80,7 +86,7 @@ def add_retrieval_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default="cpu",
                         help="tracking device: cpu, cuda, cuda:N, mps or auto (default cpu); the "
                              "network runs on --generator-device")
-    parser.add_argument("--tracking-engine", choices=("auto", "compiled", "torch"), default="auto",
+    parser.add_argument("--tracking-engine", choices=TRACKING_ENGINES, default="auto",
                         help="implementation of the correlation search: auto (compiled on the CPU, "
                              "torch on a GPU), compiled or torch; same values to float32 round-off")
     parser.add_argument("--generator-device", default="auto",

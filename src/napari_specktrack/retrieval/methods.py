@@ -126,13 +126,11 @@ def _run(sample, reference, inline, geometry, params: dict[str, Any]) -> Retriev
 
     keys = ("window_px", "search_px", "integration", "device", "hot_pixel_threshold",
             "fuse_inline", "fusion_material", "detector_psf_sigma_px", "tracking_engine")
-    extra = set(params) - {*keys, "engine", "background", "progress", "cancel"}
+    extra = set(params) - {*keys, "background", "progress", "cancel"}
     if extra:
         raise InputError(f"unknown retrieval parameter(s) {sorted(extra)}; use {sorted(keys)}")
-    given = {k: params[k] for k in keys if k in params}
-    if "engine" in params:  # the short name track() takes
-        given["tracking_engine"] = params["engine"]
-    rp = RetrievalParams.for_inline(None if inline is None else "measured", **given)
+    rp = RetrievalParams.for_inline(None if inline is None else "measured",
+                                    **{k: params[k] for k in keys if k in params})
     result = retrieve(Frames(sample, reference, inline=inline), geometry, rp,
                       background=params.get("background"), progress=params.get("progress"),
                       cancel=params.get("cancel"))
@@ -145,10 +143,10 @@ def conventional(sample, reference, geometry: Geometry, **params: Any) -> Retrie
     ``sample`` is (y, x) or (n, y, x) (frame by frame against one reference). Parameters
     (keyword) as :class:`~napari_specktrack.pipeline.RetrievalParams`: ``window_px`` (odd),
     ``search_px`` (both suggested from the speckle when not given), ``integration``,
-    ``device``, ``hot_pixel_threshold``, ``tracking_engine`` (or ``engine``) (and for double
-    exposure ``fuse_inline``, on by
-    default, ``fusion_material``, ``detector_psf_sigma_px``); plus ``background`` (bool mask where the phase
-    averages 0; default the image border), ``progress`` and ``cancel``. Runs
+    ``device``, ``hot_pixel_threshold``, ``tracking_engine`` (and for double exposure
+    ``fuse_inline``, on by default, ``fusion_material``, ``detector_psf_sigma_px``); plus
+    ``background`` (bool mask where the phase averages 0; default the image border),
+    ``progress`` and ``cancel``. Runs
     :func:`napari_specktrack.pipeline.retrieve`.
     """
     return _run(sample, reference, None, geometry, params)

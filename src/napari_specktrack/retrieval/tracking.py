@@ -3,7 +3,7 @@
 For every pixel r and every integer trial shift u in [−S, S]², the sample window around r is
 compared with the reference window around r − u (the sample shows the reference displaced by
 u: I_s(r) ≈ T·R(r − u)); :mod:`.zncc` computes the correlation and its sub-pixel peak, band by
-band of rows (bounded memory whatever the frame size), in torch on CPU threads or a CUDA GPU.
+band of rows (bounded memory whatever the frame size): compiled on the CPU, in torch on a GPU.
 
 The integer peak is refined to sub-pixel precision by a least-squares paraboloid through the
 3 × 3 correlation values around it. A pixel is flagged (``valid`` False) when its peak lies on the
