@@ -59,22 +59,45 @@ def _search_block(n_pad, r_pad, n_mean, r_mean, r_inv_std, w, s, b0, b1, y0, bes
                 for x in range(nxp):
                     cu[x] += (n_pad[yi, x] * r_pad[yi + ry, x + rx]
                               - n_pad[yo, x] * r_pad[yo + ry, x + rx])
-            # sums along the row: four independent running sums over quarters of the row
-            # (one chain of additions is bound by their latency)
+            # sums along the row: four running sums over the four quarters of the row, advanced
+            # together (one chain of dependent additions is bound by their latency)
             zu = z[u]
-            for part in range(4):
-                x0 = part * q
-                if x0 >= nx:
-                    break
-                x1 = min(x0 + q, nx)
-                acc = 0.0
-                for x in range(x0, x0 + w):
-                    acc += cu[x]
-                for x in range(x0, x1):
-                    if x > x0:
-                        acc += cu[x + w - 1] - cu[x - 1]
-                    zu[x] = ((acc * inv_area - n_mean[y, x] * r_mean[y + ry, x + rx])
-                             * r_inv_std[y + ry, x + rx])
+            nm = n_mean[y]
+            rm = r_mean[y + ry]
+            ris = r_inv_std[y + ry]
+            a0 = 0.0
+            a1 = 0.0
+            a2 = 0.0
+            a3 = 0.0
+            for x in range(w):
+                a0 += cu[x]
+                if q + x < nxp:
+                    a1 += cu[q + x]
+                if 2 * q + x < nxp:
+                    a2 += cu[2 * q + x]
+                if 3 * q + x < nxp:
+                    a3 += cu[3 * q + x]
+            for i in range(q):
+                if i > 0:
+                    a0 += cu[i + w - 1] - cu[i - 1]
+                    if q + i < nx:
+                        a1 += cu[q + i + w - 1] - cu[q + i - 1]
+                    if 2 * q + i < nx:
+                        a2 += cu[2 * q + i + w - 1] - cu[2 * q + i - 1]
+                    if 3 * q + i < nx:
+                        a3 += cu[3 * q + i + w - 1] - cu[3 * q + i - 1]
+                x = i
+                if x < nx:
+                    zu[x] = (a0 * inv_area - nm[x] * rm[x + rx]) * ris[x + rx]
+                x = q + i
+                if x < nx:
+                    zu[x] = (a1 * inv_area - nm[x] * rm[x + rx]) * ris[x + rx]
+                x = 2 * q + i
+                if x < nx:
+                    zu[x] = (a2 * inv_area - nm[x] * rm[x + rx]) * ris[x + rx]
+                x = 3 * q + i
+                if x < nx:
+                    zu[x] = (a3 * inv_area - nm[x] * rm[x + rx]) * ris[x + rx]
         for x in range(nx):
             best[x] = z[0, x]
             idx[x] = 0
