@@ -19,6 +19,11 @@ removed over the scored area) as a fraction of the true phase range.
 Peak memory of ours at 2048² is measured in a separate subprocess.
 
     python benchmarks/bench_retrieval.py [--size 1024] [--repeats 5] [--threads 2] [--skip-algotom]
+                                         [--baseline a649bf3]
+
+``--baseline REV`` also times the tracker as it was at git revision REV (its
+``retrieval/tracking.py``, loaded from git into this process), interleaved with the others: the
+before/after figure of a change to the tracking.
 
 These machines are noisy: compare the ratio within one run.
 """
@@ -76,15 +81,39 @@ def score(dx, dy, phase, acq) -> dict:
 ENGINES = ("compiled", "torch")
 
 
-def run_ours(acq, repeats: int) -> dict:
-    """Per engine: median seconds of the whole retrieval and of the tracking, and the scores."""
+def load_baseline(rev: str):
+    """``track`` of ``retrieval/tracking.py`` at git revision ``rev`` (a self-contained module
+    but for its package-relative imports, rewritten to absolute ones)."""
+    import importlib.util
+    import tempfile
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    src = subprocess.run(["git", "show", f"{rev}:src/napari_specktrack/retrieval/tracking.py"],
+                         cwd=root, capture_output=True, text=True, check=True).stdout
+    src = src.replace("from ..", "from napari_specktrack.")
+    src = src.replace("from .", "from napari_specktrack.retrieval.")
+    path = Path(tempfile.mkdtemp()) / "baseline_tracking.py"
+    path.write_text(src)
+    spec = importlib.util.spec_from_file_location("baseline_tracking", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.track
+
+
+def run_ours(acq, repeats: int, baseline=None) -> dict:
+    """Per engine: median seconds of the whole retrieval and of the tracking, and the scores;
+    with ``baseline`` (a ``track`` function), its tracking time too."""
     from napari_specktrack.retrieval import conventional
     from napari_specktrack.retrieval.tracking import track
 
     kw = dict(window_px=11, search_px=5)
     out = {e: {"retrieve": [], "track": []} for e in ENGINES}
+    base_times = []
     for e in ENGINES:  # warm-up: kernel load, allocator
         conventional(acq.sample, acq.reference, acq.geometry, tracking_engine=e, **kw)
+    if baseline is not None:
+        baseline(acq.sample, acq.reference, **kw)
     for _ in range(repeats):
         for e in ENGINES:
             t = time.perf_counter()
@@ -94,8 +123,15 @@ def run_ours(acq, repeats: int) -> dict:
             track(acq.sample, acq.reference, engine=e, **kw)
             out[e]["track"].append(time.perf_counter() - t)
             out[e]["score"] = score(r.dx_px, r.dy_px, r.phase_rad, acq)
-    return {e: {"retrieve": statistics.median(v["retrieve"]), "track": statistics.median(v["track"]),
-                "score": v["score"]} for e, v in out.items()}
+        if baseline is not None:
+            t = time.perf_counter()
+            baseline(acq.sample, acq.reference, **kw)
+            base_times.append(time.perf_counter() - t)
+    res = {e: {"retrieve": statistics.median(v["retrieve"]), "track": statistics.median(v["track"]),
+               "score": v["score"]} for e, v in out.items()}
+    if base_times:
+        res["baseline_track"] = statistics.median(base_times)
+    return res
 
 
 def run_algotom(acq):
@@ -120,6 +156,8 @@ def main() -> None:
     ap.add_argument("--size", type=int, default=1024)
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--skip-algotom", action="store_true")
+    ap.add_argument("--baseline", metavar="REV", default=None,
+                    help="also time the tracker as it was at this git revision (e.g. a649bf3)")
     ap.add_argument("--threads", type=int, default=None,
                     help="torch (and compiled kernel) threads; default: torch's (the cores)")
     ap.add_argument("--memory-size", type=int, default=2048)
@@ -138,7 +176,7 @@ def main() -> None:
 
     print(f"spheres {args.size}², seed 1, reference visibility {vis:.3f}; window 11, search ±5; "
           f"{torch.get_num_threads()} threads")
-    ours = run_ours(acq, args.repeats)
+    ours = run_ours(acq, args.repeats, load_baseline(args.baseline) if args.baseline else None)
     rows = [(f"ours, {e} engine", ours[e]["retrieve"], ours[e]["track"], ours[e]["score"])
             for e in ENGINES]
     if not args.skip_algotom:
@@ -153,6 +191,10 @@ def main() -> None:
     c, tr = ours["compiled"], ours["torch"]
     print(f"compiled over torch engine: tracking {tr['track'] / c['track']:.2f}×, "
           f"retrieval {tr['retrieve'] / c['retrieve']:.2f}× (medians of {args.repeats})")
+    if args.baseline:
+        print(f"tracking at {args.baseline} (baseline): {ours['baseline_track']:.3f} s → compiled "
+              f"{ours['baseline_track'] / c['track']:.2f}× faster, torch "
+              f"{ours['baseline_track'] / tr['track']:.2f}×")
     if not args.skip_algotom:
         print(f"speed-up over algotom (whole retrieval): {t_alg / c['retrieve']:.0f}× compiled, "
               f"{t_alg / tr['retrieve']:.0f}× torch")

@@ -4,8 +4,8 @@ On the CPU the search is memory-bound in array code: every trial shift writes an
 full-size product and window-sum images. Compiled, a row's window sums for one shift follow
 from the previous row's by adding the product entering the window and removing the one
 leaving it (column sums, float64), then sliding along the row, so each (pixel, shift) costs a
-few arithmetic operations on data that stays in the cache: ≈ 2.3× the array code's speed on one
-thread here (``benchmarks/bench_retrieval.py``). Blocks of :data:`BLOCK_ROWS` rows run in
+few arithmetic operations on data that stays in the cache: ≈ 2× the torch search's speed on one
+or two threads here (``benchmarks/bench_retrieval.py``). Blocks of :data:`BLOCK_ROWS` rows run in
 parallel on Python threads (the kernel releases the GIL); each starts its column sums afresh,
 so the result does not depend on the number of threads. Not numba's ``parallel=True``: its
 OpenMP workers spin after each call on the cores torch then needs, which made torch's next
