@@ -21,9 +21,9 @@ Peak memory of ours at 2048² is measured in a separate subprocess.
     python benchmarks/bench_retrieval.py [--size 1024] [--repeats 5] [--threads 2] [--skip-algotom]
                                          [--baseline a649bf3]
 
-``--baseline REV`` also times the tracker as it was at git revision REV (its
-``retrieval/tracking.py``, loaded from git into this process), interleaved with the others: the
-before/after figure of a change to the tracking.
+``--baseline REV`` also times the tracker as it was at git revision REV (its tracking modules,
+loaded from git into this process), interleaved with the others: the before/after figure of a
+change to the tracking.
 
 These machines are noisy: compare the ratio within one run.
 """
@@ -82,23 +82,28 @@ ENGINES = ("compiled", "torch")
 
 
 def load_baseline(rev: str):
-    """``track`` of ``retrieval/tracking.py`` at git revision ``rev`` (a self-contained module
-    but for its package-relative imports, rewritten to absolute ones)."""
-    import importlib.util
+    """``track`` as it was at git revision ``rev``: the tracking modules of that revision
+    (``tracking.py`` and, where they exist, ``zncc.py`` and ``_zncc_numba.py``) loaded from git
+    as a package of their own, their imports from elsewhere in napari_specktrack made absolute."""
+    import importlib
+    import sys as _sys
     import tempfile
     from pathlib import Path
 
     root = Path(__file__).resolve().parent.parent
-    src = subprocess.run(["git", "show", f"{rev}:src/napari_specktrack/retrieval/tracking.py"],
-                         cwd=root, capture_output=True, text=True, check=True).stdout
-    src = src.replace("from ..", "from napari_specktrack.")
-    src = src.replace("from .", "from napari_specktrack.retrieval.")
-    path = Path(tempfile.mkdtemp()) / "baseline_tracking.py"
-    path.write_text(src)
-    spec = importlib.util.spec_from_file_location("baseline_tracking", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.track
+    pkg = Path(tempfile.mkdtemp()) / f"baseline_{rev.replace('-', '_')}"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("")
+    for name in ("tracking.py", "zncc.py", "_zncc_numba.py"):
+        shown = subprocess.run(["git", "show", f"{rev}:src/napari_specktrack/retrieval/{name}"],
+                               cwd=root, capture_output=True, text=True)
+        if shown.returncode == 0:  # a module the revision did not have is simply absent
+            (pkg / name).write_text(shown.stdout.replace("from ..", "from napari_specktrack."))
+    _sys.path.insert(0, str(pkg.parent))
+    try:
+        return importlib.import_module(f"{pkg.name}.tracking").track
+    finally:
+        _sys.path.remove(str(pkg.parent))
 
 
 def run_ours(acq, repeats: int, baseline=None) -> dict:

@@ -178,8 +178,11 @@ def correlate(sample: np.ndarray, reference: np.ndarray, window_px: int, search_
     sub = torch.empty((2, ny, nx), dtype=torch.float32, device=dev)
     quad = _quad_fit_matrix(dev)
     if compiled:
-        from ._zncc_numba import search_rows
+        from ._zncc_numba import BLOCK_ROWS, search_rows
 
+        # bands of whole blocks: each block restarts its float32 column sums, so bands aligned
+        # to blocks give the same values whatever ``band_rows`` (and thread count) is asked for
+        band_rows = max(1, math.ceil(band_rows / BLOCK_ROWS)) * BLOCK_ROWS
         arrays = [np.ascontiguousarray(a.numpy()) for a in (n_pad, r_pad, n_mean, r_mean_all,
                                                              r_inv_std)]
         threads = torch.get_num_threads()
