@@ -233,3 +233,23 @@ def test_unknown_engine_in_run_parameters_is_refused():
 
     with pytest.raises(InputError, match="tracking engine"):
         RetrievalParams(tracking_engine="gpu-magic").validate()
+
+
+@pytest.mark.parametrize("frac_invalid", [0.0, 0.05, 0.5, 0.97])
+def test_compiled_post_processing_equals_the_array_code(frac_invalid):
+    """The compiled outlier test and hole smoothing (numba) give what the array code gives:
+    the same flags exactly (ties at the 1 px limit included), the same fill to float32
+    round-off."""
+    from napari_specktrack.retrieval.tracking import _consistent
+
+    rng = np.random.default_rng(4)
+    dx = np.round(rng.normal(scale=1.2, size=(61, 47)), 1).astype(np.float32)
+    dy = np.round(rng.normal(scale=0.8, size=(61, 47)), 1).astype(np.float32)
+    valid = rng.random(dx.shape) >= frac_invalid
+    np.testing.assert_array_equal(_consistent(dx, dy, valid),
+                                  _consistent(dx, dy, valid, compiled=False))
+    a = inpaint([dx, dy], valid)
+    b = inpaint([dx, dy], valid, compiled=False)
+    for u, v in zip(a, b):
+        np.testing.assert_allclose(u, v, rtol=0, atol=1e-5)
+        assert u.dtype == np.float32

@@ -191,10 +191,24 @@ def _map_threads(fn, items: list) -> list:
         return list(pool.map(fn, items))
 
 
-def _consistent(dx: np.ndarray, dy: np.ndarray, valid: np.ndarray) -> np.ndarray:
+def _post_kernels():
+    """The compiled post-processing (:mod:`._post_numba`), or None where numba is missing."""
+    try:
+        from . import _post_numba
+    except ImportError:
+        return None
+    return _post_numba
+
+
+def _consistent(dx: np.ndarray, dy: np.ndarray, valid: np.ndarray, *,
+                compiled: bool = True) -> np.ndarray:
     """False where a shift differs from the median of its valid 3×3 neighbours by more than
     OUTLIER_PX, or where fewer than 3 of its 8 neighbours are valid (an isolated match in a
-    flagged region is more likely a false peak than the truth)."""
+    flagged region is more likely a false peak than the truth). Compiled where numba is
+    there (one pass); the array code otherwise (the same result)."""
+    kernels = _post_kernels() if compiled else None
+    if kernels is not None:
+        return kernels.consistent(dx, dy, valid, OUTLIER_PX, 3)
     far = _map_threads(lambda c: _far_from_median(c, valid, OUTLIER_PX), [dx, dy])
     out = ~(far[0] | far[1])
     v = np.pad(valid, 1, mode="edge").astype(np.int8)
@@ -207,25 +221,31 @@ def _consistent(dx: np.ndarray, dy: np.ndarray, valid: np.ndarray) -> np.ndarray
     return out & (neighbours >= 3)
 
 
-def inpaint(values, valid: np.ndarray):
+def inpaint(values, valid: np.ndarray, *, compiled: bool = True):
     """Fill ``values`` (an array, or a list of arrays sharing one mask) where ``valid`` is False.
 
     Each hole pixel takes the value of its nearest valid pixel (Euclidean distance
     transform, computed once for all arrays), then hole pixels are smoothed with a 5 × 5 mean
     of that filled image so the fill has no Voronoi steps; valid pixels keep their values.
+    The mean is taken at the hole pixels only where numba is there (compiled).
     """
     from scipy.ndimage import distance_transform_edt, uniform_filter
 
     arrays = values if isinstance(values, list) else [values]
+    kernels = _post_kernels() if compiled else None
     if valid.all():
         out = [np.asarray(a, np.float32) for a in arrays]
     elif not valid.any():
         out = [np.zeros(np.shape(a), np.float32) for a in arrays]
     else:
         iy, ix = distance_transform_edt(~valid, return_distances=False, return_indices=True)
+        mask = np.ascontiguousarray(valid, bool)
 
         def fill(a):
-            smooth = uniform_filter(np.asarray(a, np.float32)[iy, ix], size=5, mode="nearest")
+            nearest = np.asarray(a, np.float32)[iy, ix]
+            if kernels is not None:
+                return kernels.smooth_holes(nearest, mask, 2)
+            smooth = uniform_filter(nearest, size=5, mode="nearest")
             return np.where(valid, a, smooth).astype(np.float32)
 
         out = _map_threads(fill, arrays)
