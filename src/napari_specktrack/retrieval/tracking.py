@@ -191,13 +191,14 @@ def _map_threads(fn, items: list) -> list:
         return list(pool.map(fn, items))
 
 
-def _post_kernels():
-    """The compiled post-processing (:mod:`._post_numba`), or None where numba is missing."""
+def neighbourhood_kernels():
+    """The compiled neighbourhood operations (:mod:`._neighbourhood`), or None where numba is
+    missing."""
     try:
-        from . import _post_numba
+        from . import _neighbourhood
     except ImportError:
         return None
-    return _post_numba
+    return _neighbourhood
 
 
 def _consistent(dx: np.ndarray, dy: np.ndarray, valid: np.ndarray, *,
@@ -206,7 +207,7 @@ def _consistent(dx: np.ndarray, dy: np.ndarray, valid: np.ndarray, *,
     OUTLIER_PX, or where fewer than 3 of its 8 neighbours are valid (an isolated match in a
     flagged region is more likely a false peak than the truth). Compiled where numba is
     there (one pass); the array code otherwise (the same result)."""
-    kernels = _post_kernels() if compiled else None
+    kernels = neighbourhood_kernels() if compiled else None
     if kernels is not None:
         return kernels.consistent(dx, dy, valid, OUTLIER_PX, 3)
     far = _map_threads(lambda c: _far_from_median(c, valid, OUTLIER_PX), [dx, dy])
@@ -232,7 +233,7 @@ def inpaint(values, valid: np.ndarray, *, compiled: bool = True):
     from scipy.ndimage import distance_transform_edt, uniform_filter
 
     arrays = values if isinstance(values, list) else [values]
-    kernels = _post_kernels() if compiled else None
+    kernels = neighbourhood_kernels() if compiled else None
     if valid.all():
         out = [np.asarray(a, np.float32) for a in arrays]
     elif not valid.any():
