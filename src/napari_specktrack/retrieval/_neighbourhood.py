@@ -46,21 +46,63 @@ def _far(comp, valid, y, x, limit, vals):  # pragma: no cover - compiled
 
 
 @njit(nogil=True, cache=True)
+def _extremes3(comp, valid, lo, hi):  # pragma: no cover - compiled
+    """3 × 3 minimum and maximum of the valid values of a padded array (±inf where none),
+    for its inner pixels: separable passes that vectorise."""
+    ny, nx = comp.shape[0] - 2, comp.shape[1] - 2
+    inf = np.float32(np.inf)
+    rlo = np.empty((ny + 2, nx), np.float32)
+    rhi = np.empty((ny + 2, nx), np.float32)
+    mlo = np.empty(nx + 2, np.float32)
+    mhi = np.empty(nx + 2, np.float32)
+    for y in range(ny + 2):
+        c = comp[y]
+        v = valid[y]
+        for x in range(nx + 2):
+            mlo[x] = c[x] if v[x] else inf
+            mhi[x] = c[x] if v[x] else -inf
+        a, b = rlo[y], rhi[y]
+        for x in range(nx):
+            a[x] = min(min(mlo[x], mlo[x + 1]), mlo[x + 2])
+            b[x] = max(max(mhi[x], mhi[x + 1]), mhi[x + 2])
+    for y in range(ny):
+        a, b = lo[y], hi[y]
+        for x in range(nx):
+            a[x] = min(min(rlo[y, x], rlo[y + 1, x]), rlo[y + 2, x])
+            b[x] = max(max(rhi[y, x], rhi[y + 1, x]), rhi[y + 2, x])
+
+
+@njit(nogil=True, cache=True)
 def _consistent_padded(dx, dy, valid, limit, min_neighbours):  # pragma: no cover - compiled
     ny, nx = dx.shape[0] - 2, dx.shape[1] - 2
+    lim = np.float32(limit)
+    lo_x = np.empty((ny, nx), np.float32)
+    hi_x = np.empty((ny, nx), np.float32)
+    lo_y = np.empty((ny, nx), np.float32)
+    hi_y = np.empty((ny, nx), np.float32)
+    _extremes3(dx, valid, lo_x, hi_x)
+    _extremes3(dy, valid, lo_y, hi_y)
     out = np.zeros((ny, nx), np.bool_)
     vals = np.empty(9, np.float32)
-    lim = np.float32(limit)
-    for y in range(1, ny + 1):
-        for x in range(1, nx + 1):
-            count = (np.int32(valid[y - 1, x - 1]) + np.int32(valid[y - 1, x])
-                     + np.int32(valid[y - 1, x + 1]) + np.int32(valid[y, x - 1])
-                     + np.int32(valid[y, x + 1]) + np.int32(valid[y + 1, x - 1])
-                     + np.int32(valid[y + 1, x]) + np.int32(valid[y + 1, x + 1]))
+    for y in range(ny):
+        v0, v1, v2 = valid[y], valid[y + 1], valid[y + 2]
+        cx, cy = dx[y + 1], dy[y + 1]
+        for x in range(nx):
+            count = (np.int32(v0[x]) + np.int32(v0[x + 1]) + np.int32(v0[x + 2])
+                     + np.int32(v1[x]) + np.int32(v1[x + 2])
+                     + np.int32(v2[x]) + np.int32(v2[x + 1]) + np.int32(v2[x + 2]))
+            # within the limit of both extremes: of the median too (or no valid neighbour)
+            near = ((cx[x + 1] - lo_x[y, x] <= lim and hi_x[y, x] - cx[x + 1] <= lim)
+                    or hi_x[y, x] < lo_x[y, x])
+            near_y = ((cy[x + 1] - lo_y[y, x] <= lim and hi_y[y, x] - cy[x + 1] <= lim)
+                      or hi_y[y, x] < lo_y[y, x])
             if count < min_neighbours:
                 continue
-            out[y - 1, x - 1] = not (_far(dx, valid, y, x, lim, vals)
-                                     or _far(dy, valid, y, x, lim, vals))
+            if near and near_y:
+                out[y, x] = True
+            else:  # the median decides (rare)
+                out[y, x] = not (_far(dx, valid, y + 1, x + 1, lim, vals)
+                                 or _far(dy, valid, y + 1, x + 1, lim, vals))
     return out
 
 
