@@ -236,10 +236,9 @@ def test_unknown_engine_in_run_parameters_is_refused():
 
 
 @pytest.mark.parametrize("frac_invalid", [0.0, 0.05, 0.5, 0.97])
-def test_compiled_post_processing_equals_the_array_code(frac_invalid):
-    """The compiled outlier test and hole smoothing (numba) give what the array code gives:
-    the same flags exactly (ties at the 1 px limit included), the same fill to float32
-    round-off."""
+def test_compiled_outlier_test_equals_the_array_code(frac_invalid):
+    """The compiled outlier test (numba) flags exactly what the array code flags, ties at the
+    1 px limit included."""
     from napari_specktrack.retrieval.tracking import _consistent
 
     rng = np.random.default_rng(4)
@@ -248,11 +247,41 @@ def test_compiled_post_processing_equals_the_array_code(frac_invalid):
     valid = rng.random(dx.shape) >= frac_invalid
     np.testing.assert_array_equal(_consistent(dx, dy, valid),
                                   _consistent(dx, dy, valid, compiled=False))
-    a = inpaint([dx, dy], valid)
-    b = inpaint([dx, dy], valid, compiled=False)
-    for u, v in zip(a, b):
-        np.testing.assert_allclose(u, v, rtol=0, atol=1e-5)
-        assert u.dtype == np.float32
+
+
+@pytest.mark.parametrize("frac_invalid", [0.05, 0.3, 0.6])
+def test_compiled_inpainting_fills_from_a_nearest_valid_pixel(frac_invalid):
+    """The compiled search picks, for every hole pixel, a valid pixel at the exact Euclidean
+    distance the distance transform gives (ties may pick another of the equally near ones);
+    with the transform's own choice, the compiled smoothing equals the array code's."""
+    from scipy.ndimage import distance_transform_edt
+
+    from napari_specktrack.retrieval import _neighbourhood as kernels
+
+    rng = np.random.default_rng(6)
+    valid = rng.random((57, 64)) >= frac_invalid
+    values = rng.normal(size=valid.shape).astype(np.float32)
+    near, found = kernels.nearest_valid(valid, 12)
+    assert found
+    dist, (iy, ix) = distance_transform_edt(~valid, return_indices=True)
+    hy, hx = np.nonzero(~valid)
+    ny_, nx_ = np.divmod(near[hy, hx], valid.shape[1])
+    assert valid[ny_, nx_].all()
+    np.testing.assert_allclose(np.hypot(ny_ - hy, nx_ - hx), dist[hy, hx], rtol=0, atol=1e-12)
+    edt_near = np.where(valid, -1, iy * valid.shape[1] + ix).astype(np.int64)
+    np.testing.assert_allclose(kernels.fill_holes(values, edt_near, 2),
+                               inpaint(values, valid, compiled=False), rtol=0, atol=1e-5)
+
+
+def test_compiled_inpainting_hands_wide_holes_to_the_distance_transform():
+    from napari_specktrack.retrieval import _neighbourhood as kernels
+
+    _, xx = np.mgrid[0:90, 0:90].astype(np.float32)
+    valid = np.ones(xx.shape, bool)
+    valid[20:70, 25:75] = False  # 25 px from its centre to the nearest valid pixel
+    assert not kernels.nearest_valid(valid, 12)[1]
+    np.testing.assert_allclose(inpaint(0.1 * xx, valid), inpaint(0.1 * xx, valid, compiled=False),
+                               rtol=0, atol=1e-5)
 
 
 def test_compiled_hot_pixel_test_equals_the_filters():

@@ -119,22 +119,62 @@ def consistent(dx: np.ndarray, dy: np.ndarray, valid: np.ndarray, limit: float,
 
 
 @njit(nogil=True, cache=True)
-def smooth_holes(filled, valid, half):  # pragma: no cover - compiled
-    """``filled`` where ``valid``; elsewhere the mean of ``filled`` over the (2·half + 1)²
-    window around the pixel (edges replicated), as a box filter of the whole image would give
-    there."""
-    ny, nx = filled.shape
-    out = filled.copy()
-    area = float((2 * half + 1) ** 2)
+def nearest_valid(valid, max_r):  # pragma: no cover - compiled
+    """For every invalid pixel, the flat index of a valid pixel at the least Euclidean
+    distance (ties: the first in the search order — Chebyshev ring, then row, then column);
+    −1 at valid pixels. Searched ring by ring around each hole pixel, which costs little for
+    the small holes a tracking leaves; returns ``(index, False)`` as soon as a hole pixel has
+    no valid pixel within ``max_r`` (then a distance transform of the whole image is cheaper)."""
+    ny, nx = valid.shape
+    near = np.full((ny, nx), -1, np.int64)
     for y in range(ny):
         for x in range(nx):
             if valid[y, x]:
+                continue
+            best = -1
+            best_d2 = 1 << 62
+            for r in range(1, max_r + 1):
+                if r * r > best_d2:  # no pixel of this ring or beyond can be nearer
+                    break
+                for oy in range(-r, r + 1):
+                    yy = y + oy
+                    if yy < 0 or yy >= ny:
+                        continue
+                    step = 1 if (oy == -r or oy == r) else 2 * r
+                    for ox in range(-r, r + 1, step):
+                        xx = x + ox
+                        if xx < 0 or xx >= nx or not valid[yy, xx]:
+                            continue
+                        d2 = oy * oy + ox * ox
+                        if d2 < best_d2:
+                            best_d2 = d2
+                            best = yy * nx + xx
+            if best < 0 or best_d2 > max_r * max_r:  # not sure the nearest was within reach
+                return near, False
+            near[y, x] = best
+    return near, True
+
+
+@njit(nogil=True, cache=True)
+def fill_holes(values, near, half):  # pragma: no cover - compiled
+    """``values`` where ``near`` is −1 (valid); at a hole pixel, the mean over the
+    (2·half + 1)² window around it (edges replicated) of the image filled with each hole
+    pixel's nearest valid value — what a box filter of that whole filled image gives there."""
+    ny, nx = values.shape
+    flat = values.ravel()
+    out = values.copy()
+    area = float((2 * half + 1) ** 2)
+    for y in range(ny):
+        for x in range(nx):
+            if near[y, x] < 0:
                 continue
             acc = 0.0
             for oy in range(-half, half + 1):
                 yy = min(max(y + oy, 0), ny - 1)
                 for ox in range(-half, half + 1):
-                    acc += filled[yy, min(max(x + ox, 0), nx - 1)]
+                    xx = min(max(x + ox, 0), nx - 1)
+                    k = near[yy, xx]
+                    acc += values[yy, xx] if k < 0 else flat[k]
             out[y, x] = acc / area
     return out
 

@@ -222,13 +222,20 @@ def _consistent(dx: np.ndarray, dy: np.ndarray, valid: np.ndarray, *,
     return out & (neighbours >= 3)
 
 
+#: the farthest (px) the compiled in-painting looks for a hole pixel's nearest valid pixel
+#: before it hands the image to a distance transform (large holes)
+NEAREST_SEARCH_PX = 12
+
+
 def inpaint(values, valid: np.ndarray, *, compiled: bool = True):
     """Fill ``values`` (an array, or a list of arrays sharing one mask) where ``valid`` is False.
 
-    Each hole pixel takes the value of its nearest valid pixel (Euclidean distance
-    transform, computed once for all arrays), then hole pixels are smoothed with a 5 × 5 mean
-    of that filled image so the fill has no Voronoi steps; valid pixels keep their values.
-    The mean is taken at the hole pixels only where numba is there (compiled).
+    Each hole pixel takes the value of its nearest valid pixel (Euclidean distance), then
+    hole pixels are smoothed with a 5 × 5 mean of that filled image so the fill has no Voronoi
+    steps; valid pixels keep their values. Compiled (numba), the nearest valid pixel is found
+    by a search around each hole pixel (ties broken in a fixed order) and the mean taken at
+    the hole pixels only; holes wider than :data:`NEAREST_SEARCH_PX`, and the array code,
+    use scipy's Euclidean distance transform (its own tie order) and a box filter.
     """
     from scipy.ndimage import distance_transform_edt, uniform_filter
 
@@ -238,15 +245,19 @@ def inpaint(values, valid: np.ndarray, *, compiled: bool = True):
         out = [np.asarray(a, np.float32) for a in arrays]
     elif not valid.any():
         out = [np.zeros(np.shape(a), np.float32) for a in arrays]
+    elif kernels is not None:
+        mask = np.ascontiguousarray(valid, bool)
+        near, found = kernels.nearest_valid(mask, NEAREST_SEARCH_PX)
+        if not found:
+            iy, ix = distance_transform_edt(~mask, return_distances=False, return_indices=True)
+            near = np.where(mask, -1, iy.astype(np.int64) * mask.shape[1] + ix)
+        out = _map_threads(lambda a: kernels.fill_holes(np.ascontiguousarray(a, np.float32),
+                                                         near, 2), arrays)
     else:
         iy, ix = distance_transform_edt(~valid, return_distances=False, return_indices=True)
-        mask = np.ascontiguousarray(valid, bool)
 
         def fill(a):
-            nearest = np.asarray(a, np.float32)[iy, ix]
-            if kernels is not None:
-                return kernels.smooth_holes(nearest, mask, 2)
-            smooth = uniform_filter(nearest, size=5, mode="nearest")
+            smooth = uniform_filter(np.asarray(a, np.float32)[iy, ix], size=5, mode="nearest")
             return np.where(valid, a, smooth).astype(np.float32)
 
         out = _map_threads(fill, arrays)
