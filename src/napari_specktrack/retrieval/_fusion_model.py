@@ -11,9 +11,9 @@ intensity transmission exp(a φ), a = 2β/δ (−μt = 2kβt = a φ since φ = �
 
 G the Gaussian blur of source (σ_s = ``Geometry.source_blur_sigma_px``) and detector PSF
 combined, σ = √(σ_s² + σ_PSF²). It is evaluated on a 2× finer grid (the phase is interpolated
-by cubic splines and the intensity binned back: pixel integration), which keeps exp(iφ) from
-aliasing where the phase gradient is steep. Its linearisation about a flat phase is the
-transport-of-intensity equation with Paganin's absorption term,
+by cubic splines, :mod:`._spline_zoom`, and the intensity binned back: pixel integration),
+which keeps exp(iφ) from aliasing where the phase gradient is steep. Its linearisation about a
+flat phase is the transport-of-intensity equation with Paganin's absorption term,
 
     F[I − 1](f) ≈ T̄ · (a + h f²) · G(f) · F[φ](f),   h = 2π λ z_eff / p_obj² = 2π / N_F,
 
@@ -31,10 +31,10 @@ from dataclasses import dataclass
 
 import numpy as np
 import scipy.fft as sfft
-from scipy.ndimage import zoom
 
 from ..geometry import Geometry
 from ..physics import propagation as prop
+from ._spline_zoom import zoom_cubic
 from .integrate import set_background
 
 #: Fine-grid factor of the Fresnel forward model (2: residual 4× below the linear model's on
@@ -71,16 +71,28 @@ def rfreq(shape: tuple[int, int]) -> np.ndarray:
     return np.hypot(fy, fx)
 
 
-def ring_average(power: np.ndarray, f: np.ndarray, nbands: int = N_BANDS) -> np.ndarray:
-    """Mean of ``power`` over logarithmic rings of |f|, broadcast back to every frequency."""
-    edges = np.concatenate([[0.0], np.geomspace(0.5 / max(power.shape), 0.75, nbands)])
-    idx = np.clip(np.digitize(f, edges) - 1, 0, nbands - 1).ravel()
-    count = np.bincount(idx, minlength=nbands)
-    total = np.bincount(idx, power.ravel(), minlength=nbands)
+def ring_bands(f: np.ndarray, nbands: int = N_BANDS) -> np.ndarray:
+    """Band index (flat) of every frequency of an rfft grid: logarithmic rings of |f| from half
+    a grid step to the corner of the spectrum (cycles/px), computed once for every spectrum of
+    a frame."""
+    edges = np.concatenate([[0.0], np.geomspace(0.5 / max(f.shape), 0.75, nbands)])
+    return np.clip(np.digitize(f, edges) - 1, 0, nbands - 1).ravel()
+
+
+def ring_average(power: np.ndarray, bands: np.ndarray, nbands: int = N_BANDS) -> np.ndarray:
+    """Mean of ``power`` over the rings of :func:`ring_bands`, broadcast back to every
+    frequency (empty rings interpolated from their neighbours)."""
+    count = np.bincount(bands, minlength=nbands)
+    total = np.bincount(bands, power.ravel(), minlength=nbands)
     centres = np.arange(nbands)
     good = count > 0
     avg = np.interp(centres, centres[good], total[good] / count[good])
-    return avg[idx].reshape(power.shape)
+    return avg[bands].reshape(power.shape)
+
+
+def power(spectrum: np.ndarray) -> np.ndarray:
+    """|z|² of a complex spectrum (without the square root of ``abs``)."""
+    return spectrum.real**2 + spectrum.imag**2
 
 
 def blur_sigma_px(geometry: Geometry, detector_psf_sigma_px: float) -> float:
@@ -105,7 +117,7 @@ def forward_inline(phase_rad: np.ndarray, absorption: float, geometry: Geometry,
     s = UPSAMPLE
     pad = int(max(32, math.ceil(4 * sigma_px) + 16))
     p = np.pad(np.asarray(phase_rad, np.float64), pad, mode="reflect", reflect_type="odd")
-    fine = zoom(p, s, order=3, mode="nearest")
+    fine = zoom_cubic(p, s)  # = scipy.ndimage.zoom(p, s, order=3, mode="nearest")
     wave = np.exp((0.5 * absorption + 1j) * fine).astype(np.complex64)
     del fine
     out = prop.propagate(wave, geometry.effective_distance_m, geometry.object_pixel_size_m / s,
@@ -160,10 +172,13 @@ class FusionModel:
 def weights(R_, T_, I_, f, m: FusionModel, taper_power: float, transmission: float):
     """Jacobian H, tracking-error spectrum E and in-line error spectrum N on the rfft grid."""
     n_samples = f.shape[0] * 2 * (f.shape[1] - 1)
-    S_R = ring_average(np.abs(R_) ** 2, f) / taper_power
-    S_I = ring_average(np.abs(I_) ** 2, f) / taper_power
-    S_tt = ring_average(np.abs(T_) ** 2, f)
-    N_I = float(np.mean(np.abs(R_[f >= NOISE_BAND_CYCLES_PER_PX]) ** 2)) / taper_power
+    bands = ring_bands(f)
+    P_R = power(R_)
+    S_R = ring_average(P_R, bands) / taper_power
+    S_I = ring_average(power(I_), bands) / taper_power
+    S_tt = ring_average(power(T_), bands)
+    N_I = float(np.mean(P_R[f >= NOISE_BAND_CYCLES_PER_PX])) / taper_power
+    del P_R
     f2 = f * f
     G = np.exp(-2.0 * math.pi**2 * m.sigma_px**2 * f2)
     H = transmission * (m.absorption + tie_factor(m.geometry) * f2) * G
@@ -214,8 +229,10 @@ def fuse_frame(phi_t: np.ndarray, inline: np.ndarray, m: FusionModel, background
     C = set_background(C, background)
     weight = H**2 * E / den
     edges = np.geomspace(0.5 / (2 * max(ny, nx)), 0.5, 25)
-    idx = np.digitize(f, edges)
+    idx = np.digitize(f, edges).ravel()  # 1 … 24 inside the bands
     centres = np.sqrt(edges[1:] * edges[:-1])
-    band_w = np.array([weight[idx == k].mean() if np.any(idx == k) else np.nan
-                       for k in range(1, len(edges))])
+    count = np.bincount(idx, minlength=len(edges) + 1)[1:len(edges)]
+    total = np.bincount(idx, weight.ravel(), minlength=len(edges) + 1)[1:len(edges)]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        band_w = np.where(count > 0, total / np.maximum(count, 1), np.nan)
     return C, (centres, band_w, math.sqrt(noise_var))
