@@ -162,14 +162,27 @@ def test_tasks_carry_paths_not_pixels(sim, tmp_path):
     assert len(pickle.dumps(plan.job)) < 10_000  # a 64² frame alone would be 16 kB
 
 
-def test_batch_never_makes_the_client_the_global_default(monkeypatch):
+def test_the_local_cluster_is_no_global_default_and_starts_workers_tuned(monkeypatch):
     from dask.distributed import default_client
 
     from napari_specktrack.batch import compute_client
 
-    with compute_client(workers=1):
+    with compute_client(workers=1) as client:
         with pytest.raises(ValueError):
             default_client()
+        # the local workers start with the heap settings (glibc reads them at start-up) and
+        # without dask's sampling profiler: both cost a frame a third of its time here
+        from napari_specktrack.batch.run import WORKER_ENV
+
+        def settings():
+            import dask
+
+            return ({k: os.environ.get(k) for k in WORKER_ENV},
+                    dask.config.get("distributed.worker.profile.enabled"))
+
+        for env, profiling in client.run(settings).values():
+            assert env == WORKER_ENV
+            assert profiling is False
     assert os.environ.get("DASK_SCHEDULER_ADDRESS") is None
 
 

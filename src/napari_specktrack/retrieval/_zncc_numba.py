@@ -9,10 +9,11 @@ vectorise (SIMD): the column sums are float32 (restarted every :data:`BLOCK_ROWS
 their rounding cannot build up: the ZNCC agrees with the float64 torch search to ≈ 3·10⁻⁷ of
 its range), the sums along the row are built from sums of 2 and 4 neighbours in a few passes
 of independent additions (a running sum along the row is one chain of dependent additions,
-which no SIMD unit speeds up), and the ZNCC and the running maximum share one pass. Measured
-side by side on one thread at 1024² (window 13, ±5 px): 0.13–0.2 s against 0.45–0.68 s for the
-previous float64 running-sum kernel (``python benchmarks/bench_retrieval.py --baseline
-0cd1a89``). Blocks of :data:`BLOCK_ROWS` rows run in
+which no SIMD unit speeds up), and the ZNCC and the running maximum share one pass: the
+search of a 1024² frame (±5 px) takes ≈ 0.13 s on one thread here, and the whole tracking is
+2.7–2.9× faster than with the previous float64 running-sum kernel, ≈ 5× faster than the torch
+search (``python benchmarks/bench_retrieval.py --baseline 0cd1a89``). Blocks of
+:data:`BLOCK_ROWS` rows run in
 parallel on Python threads (the kernel releases the GIL); each starts its column sums afresh,
 so the result does not depend on the number of threads. Not numba's ``parallel=True``: its
 OpenMP workers spin after each call on the cores torch then needs, which made torch's next

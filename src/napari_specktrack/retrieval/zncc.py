@@ -21,7 +21,7 @@ out for the cache:
   maximum; the peak is found by a maximum without indices (vectorised) and then matched.
 
 The same torch code runs on CPU threads or a CUDA GPU (there with larger bands); on the CPU
-the search runs compiled by default (:mod:`._zncc_numba`: running window sums, ≈ 2× faster),
+the search runs compiled by default (:mod:`._zncc_numba`: running window sums, ≈ 5× faster),
 with this torch search as its reference in the tests. Either way the maximum is refined here
 to sub-pixel precision by a least-squares paraboloid through the 3 × 3 ZNCC values around it.
 """
