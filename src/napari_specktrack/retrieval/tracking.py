@@ -101,7 +101,8 @@ def track(
         ``"cpu"`` or ``"cuda"`` (torch device string).
     band_rows
         Rows processed per band (bounded memory); default: :func:`.zncc.default_band_rows`
-        (a band's correlation values within the CPU cache, or 256 MB on a GPU).
+        (a band's correlation values within the CPU cache, or 256 MB on a GPU). The compiled
+        search rounds it up to whole blocks of 64 rows, so it cannot change the values.
     min_quality
         Peak ZNCC below which a pixel is flagged.
     cancel
