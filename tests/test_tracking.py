@@ -162,15 +162,17 @@ def _speckle_pair(n=120, seed=7):
     return map_coordinates(ref, [yy - uy, xx - ux], order=3, mode="wrap").astype(np.float32), ref
 
 
-@pytest.mark.parametrize("window_px, search_px", [(11, 5), (7, 2), (9, 1)])
+@pytest.mark.parametrize("window_px, search_px", [(11, 5), (7, 2), (9, 1), (3, 1), (5, 2), (13, 4)])
 def test_compiled_search_equals_the_torch_search(window_px, search_px):
     """The compiled CPU search and the torch search (the GPU path) give the same tracking: the
-    same integer peaks but at near-ties, shifts and ZNCC within float32 round-off."""
+    same integer peaks but at near-ties, shifts and ZNCC within float32 round-off — every path
+    of the compiled row sums (windows 4q + 1 and 4q + 3, under 4 px, float64 sums under 7 px).
+    A 3 × 3 window's covariance cancels badly in the torch search's float32: 1e-3 there."""
     pytest.importorskip("numba")
     smp, ref = _speckle_pair()
     a = track(smp, ref, window_px=window_px, search_px=search_px, engine="torch")
     b = track(smp, ref, window_px=window_px, search_px=search_px, engine="compiled")
-    assert np.abs(a.quality - b.quality).max() < 1e-4
+    assert np.abs(a.quality - b.quality).max() < (1e-3 if window_px < 5 else 1e-4)
     assert np.mean(np.abs(a.dx_px - b.dx_px) > 1e-3) < 1e-3
     assert np.mean(np.abs(a.dy_px - b.dy_px) > 1e-3) < 1e-3
     assert np.mean(a.valid != b.valid) < 1e-3

@@ -5,19 +5,23 @@ full-size product and window-sum images. Compiled, a row's window sums for one s
 from the previous row's by adding the product entering the window and removing the one
 leaving it (column sums), then summing along the row, so each (pixel, shift) costs a few
 arithmetic operations on data that stays in the cache. Every inner loop is written to
-vectorise (SIMD): the column sums are float32 (restarted every :data:`BLOCK_ROWS` rows, so
-their rounding cannot build up: the ZNCC agrees with the float64 torch search to ≈ 3·10⁻⁷ of
-its range), the sums along the row are built from sums of 2 and 4 neighbours in a few passes
-of independent additions (a running sum along the row is one chain of dependent additions,
-which no SIMD unit speeds up), and the ZNCC and the running maximum share one pass: the
-search of a 1024² frame (±5 px) takes ≈ 0.13 s on one thread here, and the whole tracking is
-2.7–2.9× faster than with the previous float64 running-sum kernel, ≈ 5× faster than the torch
-search (``python benchmarks/bench_retrieval.py --baseline 0cd1a89``). Blocks of
-:data:`BLOCK_ROWS` rows run in
-parallel on Python threads (the kernel releases the GIL); each starts its column sums afresh,
-so the result does not depend on the number of threads. Not numba's ``parallel=True``: its
-OpenMP workers spin after each call on the cores torch then needs, which made torch's next
-small operations 100× slower here.
+vectorise (SIMD):
+
+- the column sums are float32, restarted every :data:`BLOCK_ROWS` rows so that their rounding
+  cannot build up (the ZNCC agrees with the float64 torch search to ≈ 3·10⁻⁷ of its range);
+  float64 for windows under :data:`FLOAT32_SUMS_FROM_WINDOW` px;
+- the sums along the row are built from sums of 2 and 4 neighbours in a few passes of
+  independent additions (a running sum along the row is one chain of dependent additions,
+  which no SIMD unit speeds up: it was two thirds of the previous kernel's time);
+- the ZNCC and the running maximum share one pass.
+
+The search of a 1024² frame (±5 px) takes ≈ 0.13 s on one thread here; the whole tracking is
+2.7–2.9× faster than with the previous float64 running-sum kernel and ≈ 5× faster than the
+torch search (``python benchmarks/bench_retrieval.py --baseline 0cd1a89``). Blocks of
+:data:`BLOCK_ROWS` rows run in parallel on Python threads (the kernel releases the GIL); each
+starts its column sums afresh, so the result does not depend on the number of threads. Not
+numba's ``parallel=True``: its OpenMP workers spin after each call on the cores torch then
+needs, which made torch's next small operations 100× slower here.
 
 It computes exactly what the torch search of :mod:`.zncc` computes (the GPU path, and the
 reference in the tests): per pixel the maximum over the shifts of
@@ -35,23 +39,28 @@ from numba import njit
 #: rows of one parallel block (its column sums start afresh: a fixed size keeps the result
 #: independent of the thread count)
 BLOCK_ROWS = 64
+#: windows narrower than this (px) keep their running sums in float64: a 3 × 3 or 5 × 5 window
+#: sum is small against the rounding of float32 running sums (ZNCC off by up to 3·10⁻⁴ from the
+#: float64 torch search at 3 px, against ≈ 3·10⁻⁷ from 7 px on); they are cheap either way
+FLOAT32_SUMS_FROM_WINDOW = 7
 _POOLS: dict[int, ThreadPoolExecutor] = {}
 
 
 @njit(nogil=True, cache=True)
 def _search_block(n_pad, r_pad, n_mean, r_mean, r_inv_std, w, s, b0, b1, y0, best_out, peak_out,
-                  nine_out):  # pragma: no cover - compiled; tested through search_rows
-    """Rows [b0, b1) of the search; outputs indexed from row y0."""
+                  nine_out, sums):  # pragma: no cover - compiled; tested through search_rows
+    """Rows [b0, b1) of the search; outputs indexed from row y0; the running sums in the dtype
+    of ``sums`` (a one-element array)."""
     g = 2 * s + 1
     k = g * g
     nxp = n_pad.shape[1]
     nx = nxp - (w - 1)
-    inv_area = np.float32(1.0 / float(w * w))
-    col = np.zeros((k, nxp), np.float32)  # per shift: the window's column sums, running down
+    inv_area = 1.0 / float(w * w)
+    col = np.zeros((k, nxp), sums.dtype)  # per shift: the window's column sums, running down
     z = np.empty((k, nx), np.float32)
-    c2 = np.empty(nxp, np.float32)
-    c4 = np.empty(nxp, np.float32)
-    acc = np.empty(nx, np.float32)
+    c2 = np.empty(nxp, sums.dtype)
+    c4 = np.empty(nxp, sums.dtype)
+    acc = np.empty(nx, sums.dtype)
     best = np.empty(nx, np.float32)
     idx = np.empty(nx, np.int64)
     for y in range(b0, b1):
@@ -101,14 +110,13 @@ def _search_block(n_pad, r_pad, n_mean, r_mean, r_inv_std, w, s, b0, b1, y0, bes
             ris = r_inv_std[y + ry, rx:rx + nx]
             if u == 0:
                 for x in range(nx):
-                    v = ((acc[x] + last[x]) * inv_area - nm[x] * rm[x]) * ris[x]
-                    zu[x] = v
-                    best[x] = v
+                    zu[x] = ((acc[x] + last[x]) * inv_area - nm[x] * rm[x]) * ris[x]
+                    best[x] = zu[x]
                     idx[x] = 0
             else:
                 for x in range(nx):
-                    v = ((acc[x] + last[x]) * inv_area - nm[x] * rm[x]) * ris[x]
-                    zu[x] = v
+                    zu[x] = ((acc[x] + last[x]) * inv_area - nm[x] * rm[x]) * ris[x]
+                    v = zu[x]  # compared as stored (float32)
                     if v > best[x]:  # the first maximum in (dy, dx) order wins
                         best[x] = v
                         idx[x] = u
@@ -138,7 +146,8 @@ def search_rows(n_pad: np.ndarray, r_pad: np.ndarray, n_mean: np.ndarray, r_mean
     peak = np.empty((2, rows, nx), np.int64)
     nine = np.empty((9, rows, nx), np.float32)
     args = (n_pad, r_pad, n_mean, r_mean, r_inv_std, int(w), int(s))
-    outs = (int(y0), best, peak, nine)
+    sums = np.zeros(1, np.float32 if w >= FLOAT32_SUMS_FROM_WINDOW else np.float64)
+    outs = (int(y0), best, peak, nine, sums)
     starts = range(int(y0), int(y1), BLOCK_ROWS)
     threads = max(1, min(int(threads), len(starts)))
     if threads == 1:
