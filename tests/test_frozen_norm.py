@@ -282,3 +282,73 @@ def test_bf16_pass_of_a_frozen_generator(lite):
         next(m for m in frozen.modules() if isinstance(m, FrozenNorm)).mean.add_(0.1)
     assert _fast.bf16_generator(frozen) is not first
 
+
+# --- training: --norm (the run is set up, not trained) -------------------------------------
+@pytest.fixture(scope="module")
+def pair_dir(tmp_path_factory):
+    from napari_specktrack.simulate.pairs import write_simulated_pairs
+
+    return write_simulated_pairs(tmp_path_factory.mktemp("pairs"), 4, 48, seed=10)
+
+
+def _plan(pair_dir, run_dir, **kw):
+    from napari_specktrack.learn._train_setup import prepare_run
+    from napari_specktrack.learn.train import TrainConfig
+
+    config = TrainConfig(**{**dict(preset="lite", epochs=1, crop_yx_px=(32, 32), ndf=8,
+                                   n_layers_d=2, seed=3), **kw})
+    return prepare_run(pair_dir, run_dir, config, resume=False, overwrite=False, overrides={})
+
+
+def test_training_setup_freezes_the_initial_weights_norms(pair_dir, tmp_path, monkeypatch):
+    import napari_specktrack.learn.networks as nets
+    from napari_specktrack.learn._train_setup import (
+        CALIBRATION_CROPS,
+        _calibration_inputs,
+        build_session,
+    )
+
+    monkeypatch.setitem(nets.PRESETS, "lite", TINY)
+    torch.manual_seed(5)
+    start = GlobalGenerator(TINY)
+    weights = export_safetensors(start, tmp_path / "start.safetensors", {"normalisation": NORM})
+    plan = _plan(pair_dir, tmp_path / "run", init_weights=str(weights), norm="frozen")
+    session = build_session(plan)
+    assert session.gen.config == GeneratorConfig(4, 2, 1, norm="frozen")
+    assert session.ema.config == session.gen.config
+    crops = _calibration_inputs(plan)
+    assert len(crops) == min(CALIBRATION_CROPS, len(plan.training))
+    assert crops[0].shape == (1, 1, 32, 32)
+    want = freeze_norms(start, crops).state_dict()
+    for k, v in session.gen.state_dict().items():  # the initial convolutions, calibrated norms
+        torch.testing.assert_close(v, want[k], atol=1e-6, rtol=1e-6)
+        torch.testing.assert_close(session.ema.state_dict()[k], v, atol=0, rtol=0)
+    assert {id(p) for p in session.opt_g.param_groups[0]["params"]} == \
+        {id(p) for p in session.gen.parameters()}  # Adam trains the frozen-norm generator
+    # without --norm the initial weights keep their norm; random weights get instance norms
+    assert build_session(_plan(pair_dir, tmp_path / "r2", init_weights=str(weights))).gen.config == TINY
+    assert build_session(_plan(pair_dir, tmp_path / "r3")).gen.config == TINY
+    frozen_file = export_safetensors(session.gen, tmp_path / "frozen.safetensors",
+                                     {"normalisation": NORM})
+    kept = build_session(_plan(pair_dir, tmp_path / "r4", init_weights=str(frozen_file)))
+    assert kept.gen.config.norm == "frozen"
+    for k, v in session.gen.state_dict().items():
+        torch.testing.assert_close(kept.gen.state_dict()[k], v, atol=0, rtol=0)
+    with pytest.raises(InputError, match="cannot be turned back"):
+        _plan(pair_dir, tmp_path / "r5", init_weights=str(frozen_file), norm="instance")
+    with pytest.raises(InputError, match=r"norm \(--norm\) must be one of 'instance', 'frozen'"):
+        _plan(pair_dir, tmp_path / "r6", norm="batch")
+
+
+def test_cli_takes_the_norm_option():
+    import argparse
+
+    from napari_specktrack.learn._cli_train import _config, add_arguments
+
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    base = ["--pairs", "p", "--out", "o"]
+    assert _config(parser.parse_args(base)).norm is None
+    assert _config(parser.parse_args([*base, "--norm", "frozen"])).norm == "frozen"
+    with pytest.raises(SystemExit):
+        parser.parse_args([*base, "--norm", "batch"])
