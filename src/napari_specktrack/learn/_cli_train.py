@@ -6,7 +6,8 @@ checkpoint). Every option and every pair is checked before anything is written.
 Checkpoints every --checkpoint-every steps, at each epoch end and on Ctrl-C or SIGTERM (the
 current step finishes, the state is saved, the command exits with status 130; a second Ctrl-C
 stops at once, keeping the last checkpoint). --init-weights pretrained fine-tunes the shipped
-generator instead of starting from random weights. Losses go to RUN/losses.csv, the generator
+generator instead of starting from random weights; with --norm frozen its norms are first
+frozen at the statistics of the first 8 training crops. Losses go to RUN/losses.csv, the generator
 to RUN/generator.safetensors (usable as --generator in `specktrack retrieve`) with its model
 card RUN/MODEL_CARD.md; the run is added to the Generator dock's list of models.
 """
@@ -33,6 +34,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--init-weights",
                         help="start the generator from these weights ('pretrained' or a weights "
                              "file: fine-tuning) instead of random ones")
+    parser.add_argument("--norm", choices=("instance", "frozen"),
+                        help="the generator's norm: 'frozen' (fixed statistics and a learnable "
+                             "affine: output independent of the frame size) from instance-norm "
+                             "weights calibrates the statistics on the first 8 training crops; "
+                             "default: as --init-weights (instance for random weights); a resumed "
+                             "run keeps its norm")
     parser.add_argument("--crop", type=int, nargs=2, default=(1024, 512), metavar=("H", "W"),
                         help="crop size in pixels (default 1024 512, as the paper); multiples of "
                              "8 (lite) or 16 (paper), at most the pairs' size")
@@ -69,7 +76,7 @@ def _config(args: argparse.Namespace):
         vgg_weights=str(args.vgg_weights) if args.vgg_weights else None,
         l1_weight=10.0 if args.l1_weight is None else args.l1_weight,
         ndf=args.ndf, ema_decay=args.ema_decay, checkpoint_every_steps=args.checkpoint_every,
-        max_steps=args.max_steps, init_weights=args.init_weights,
+        max_steps=args.max_steps, init_weights=args.init_weights, norm=args.norm,
     )
 
 

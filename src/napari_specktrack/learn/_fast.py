@@ -10,7 +10,9 @@ the instance norms dominate; ``torch.instance_norm`` hands back a channels-first
 reorder per layer), so each norm here is ``F.batch_norm`` with batch statistics on one frame —
 the same arithmetic (per-channel mean and biased variance over the frame, float accumulation)
 in one channels-last bfloat16 kernel — and a norm that feeds a reflection pad writes the padded
-copy in the same pass (1.03–1.15× on the whole pass).
+copy in the same pass (1.03–1.15× on the whole pass). A frozen norm
+(:class:`~.networks.FrozenNorm`) is the same kernel with its fixed statistics and affine
+(``training=False``): a per-pixel affine, float32 parameters on bfloat16 activations.
 
 The walk below knows the modules :class:`~.networks.GlobalGenerator` is built of (the list
 :mod:`.tiling` accepts) and refuses anything else; the module itself is not changed (its
@@ -42,7 +44,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import CancelledError, InputError
-from .networks import ResnetBlock
+from .networks import FrozenNorm, ResnetBlock
 
 _CL = torch.channels_last
 _BF16 = torch.bfloat16
@@ -157,11 +159,16 @@ def _reflect_frame(buf: torch.Tensor, p: int) -> torch.Tensor:
     return buf
 
 
-def _norm(x: torch.Tensor, eps: float, relu: bool, pad: int):
-    """Affine-free instance norm of one frame (1, C, H, W), an optional ReLU, and — when the
-    next layer is a reflection pad of ``pad`` pixels — the padded copy made in the same pass.
-    Returns (activation, (pad, padded) or None)."""
-    y = F.batch_norm(x, None, None, training=True, eps=eps)
+def _norm(x: torch.Tensor, eps: float, relu: bool, pad: int,
+          frozen: tuple[torch.Tensor, ...] | None = None):
+    """Affine-free instance norm of one frame (1, C, H, W) — or, with ``frozen`` = (mean, var,
+    weight, bias) of a :class:`~.networks.FrozenNorm` (float32, per channel), that fixed
+    affine — an optional ReLU, and — when the next layer is a reflection pad of ``pad``
+    pixels — the padded copy made in the same pass. Returns (activation, (pad, padded) or None)."""
+    if frozen is None:
+        y = F.batch_norm(x, None, None, training=True, eps=eps)
+    else:
+        y = F.batch_norm(x, *frozen, training=False, eps=eps)
     if not pad:
         return (y.relu_() if relu else y), None
     buf, inner = _padded(y, pad)
@@ -187,8 +194,10 @@ def _leading_pad(steps: list[tuple]) -> int:
 
 def _build(modules: list[nn.Module]) -> list[tuple]:
     """The steps of a GlobalGenerator's module list: ("pad", p), ("conv", _Conv),
-    ("norm", eps, relu, pad_next), ("block", steps, pad_next); ``pad_next`` is the reflection
-    pad the next step begins with (0 if none), made in the same pass as the norm or sum."""
+    ("norm", eps, relu, frozen, pad_next), ("block", steps, pad_next); ``frozen`` is None for
+    an instance norm, (mean, var, weight, bias) for a frozen one; ``pad_next`` is the
+    reflection pad the next step begins with (0 if none), made in the same pass as the norm
+    or sum."""
     steps: list[tuple] = []
     i = 0
     while i < len(modules):
@@ -206,7 +215,12 @@ def _build(modules: list[nn.Module]) -> list[tuple]:
             if m.affine or m.track_running_stats:
                 raise InputError(f"the bfloat16 pass supports affine-free instance norm only: {m}")
             relu = isinstance(nxt, nn.ReLU)
-            steps.append(("norm", float(m.eps), relu, 0))
+            steps.append(("norm", float(m.eps), relu, None, 0))
+            i += relu
+        elif isinstance(m, FrozenNorm):
+            relu = isinstance(nxt, nn.ReLU)
+            frozen = tuple(t.detach().float().clone() for t in (m.mean, m.var, m.weight, m.bias))
+            steps.append(("norm", float(m.eps), relu, frozen, 0))
             i += relu
         elif isinstance(m, ResnetBlock):
             steps.append(("block", _build(list(m.conv_block)), 0))
@@ -236,7 +250,7 @@ def run_steps(steps: list[tuple], x: torch.Tensor, conv: Callable, check: Callab
         elif kind == "conv":
             x, padded = conv(step[1], x), None
         elif kind == "norm":
-            x, padded = _norm(x, step[1], step[2], step[3])
+            x, padded = _norm(x, step[1], step[2], step[4], step[3])
         else:  # a residual block: its first step (a pad) reads ``padded``, x stays for the sum
             x, padded = _residual(x, run_steps(step[1], x, conv, check, padded), step[2])
     return x
@@ -268,8 +282,9 @@ class Bf16Generator:
 
 
 def _weights_key(model: nn.Module) -> tuple:
-    """Identity and version of every weight: an in-place update (training) changes it."""
-    return tuple((p.data_ptr(), p._version) for p in model.parameters())
+    """Identity and version of every weight and buffer (a frozen norm's statistics): an
+    in-place update (training) changes it."""
+    return tuple((p.data_ptr(), p._version) for p in (*model.parameters(), *model.buffers()))
 
 
 _CACHE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()

@@ -15,6 +15,7 @@ FLAGS = {
     "seed": "--seed", "device": "--device", "vgg_weights": "--vgg-weights",
     "l1_weight": "--l1-weight", "ndf": "--ndf", "checkpoint_every_steps": "--checkpoint-every",
     "max_steps": "--max-steps", "ema_decay": "--ema-decay", "init_weights": "--init-weights",
+    "norm": "--norm",
 }
 
 
@@ -51,7 +52,11 @@ class TrainConfig:
     dimensionless; ``checkpoint_every_steps`` and ``max_steps`` in steps (one crop each);
     ``ema_decay`` per step. ``init_weights``: ``None`` (random initialisation), ``"pretrained"``
     (the shipped weights) or a weights file — the generator starts from those weights
-    (fine-tuning), the discriminator starts fresh.
+    (fine-tuning), the discriminator starts fresh. ``norm``: the generator's norm, "instance"
+    or "frozen" (:class:`~.networks.FrozenNorm`); ``None`` keeps the initial weights' norm
+    (instance for random weights). "frozen" from instance-norm weights (or random ones) freezes
+    their norms at the statistics of the first 8 training crops (:func:`~.networks.freeze_norms`);
+    frozen norms cannot be turned back into instance norms. A resumed run keeps its norm.
     """
 
     preset: str = "lite"
@@ -74,6 +79,7 @@ class TrainConfig:
     amp: bool = True
     ema_decay: float = 0.999  # exported generator = moving average of the weights; 0: raw weights
     init_weights: str | None = None
+    norm: str | None = None  # None: as the initial weights (a run written before: None)
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -97,7 +103,7 @@ class TrainConfig:
 
     def check(self) -> TrainConfig:
         """Check every setting; returns self. Raises :class:`InputError` naming the option."""
-        from .networks import PRESETS
+        from .networks import NORMS, PRESETS
 
         if self.preset not in PRESETS:
             raise InputError(f"unknown preset {self.preset!r} (--preset); choose one of "
@@ -112,6 +118,9 @@ class TrainConfig:
         for name in ("feat_weight", "vgg_weight", "l1_weight"):
             _real(name, getattr(self, name), 0.0)
         _real("ema_decay", self.ema_decay, 0.0, 1.0)
+        if self.norm is not None and self.norm not in NORMS:
+            raise _bad("norm", f"one of {', '.join(repr(n) for n in NORMS)} (or unset: as the "
+                               f"initial weights)", self.norm)
         self._check_crop()
         for name in ("vgg_weights", "init_weights"):
             value = getattr(self, name)

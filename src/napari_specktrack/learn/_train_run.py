@@ -31,13 +31,12 @@ class TrainingRun:
 
     def __init__(self, plan: RunPlan, session: Session, hooks: dict[str, Any], *,
                  register: bool = True) -> None:
-        from .networks import PRESETS
-
         self.plan, self.s, self.hooks, self.register = plan, session, hooks, register
         self.say = hooks.get("log") or (lambda msg: None)
         c = plan.config
         self.init_record = self._init_record()
         self.meta = {"preset": c.preset, "normalisation": plan.norm, "train_config": c.to_dict(),
+                     "generator_config": session.gen.config.to_dict(),
                      "pairs": str(plan.pairs_dir), "init_weights": self.init_record,
                      "version": __version__}
         self.last: dict[str, float] = {}
@@ -46,7 +45,7 @@ class TrainingRun:
         self.latest: dict[str, Any] | None = self.history[-1] if self.history else None
         val = plan.validation or plan.training
         self.validator = Validator(val, held_out=plan.validation is not None, norm=plan.norm,
-                                   generator_config=PRESETS[c.preset].to_dict(),
+                                   generator_config=session.gen.config.to_dict(),
                                    device=plan.device)
         self.t0 = time.perf_counter()
 

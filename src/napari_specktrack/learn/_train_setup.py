@@ -68,6 +68,10 @@ def _init_weights(config: TrainConfig) -> tuple[dict, dict] | None:
     from .inference import load_generator
 
     model, meta = load_generator(config.init_weights, "cpu", preset=config.preset)
+    if config.norm == "instance" and model.config.norm == "frozen":
+        raise InputError(f"init_weights (--init-weights) {config.init_weights} has frozen norms, "
+                         f"which cannot be turned back into instance norms; leave --norm out or "
+                         f"pass --norm frozen")
     return model.state_dict(), meta
 
 
@@ -97,6 +101,33 @@ def prepare_run(pairs_dir: str | Path, run_dir: str | Path, config: TrainConfig 
         norm = pairs.normalisation or compute_normalisation(training)
     return RunPlan(pairs_dir, folder, config, device, pairs, training, validation, shapes, norm,
                    state, init)
+
+
+#: training crops whose statistics a run converting to frozen norms calibrates them on
+CALIBRATION_CROPS = 8
+
+
+def _calibration_inputs(plan: RunPlan) -> list:
+    """The first :data:`CALIBRATION_CROPS` training inputs as the network sees them: normalised,
+    cut to the run's crop size (at the positions epoch 0 would cut, without flips or turns),
+    each (1, 1, h, w)."""
+    from .pairs import PairDataset
+
+    data = PairDataset(plan.training, plan.norm, crop_yx_px=plan.config.crop_yx_px,
+                       augment=False, seed=plan.config.seed)
+    return [data[i][0][None] for i in range(min(CALIBRATION_CROPS, len(data)))]
+
+
+def _generator_norm(plan: RunPlan) -> str:
+    """The norm of the generator the weights to load were made with: a resumed run's own,
+    the initial weights', else instance (random weights)."""
+    from .networks import config_from_state_dict
+
+    if plan.state is not None:
+        return config_from_state_dict(plan.state["generator"]).norm
+    if plan.init is not None:
+        return config_from_state_dict(plan.init[0]).norm
+    return "instance"
 
 
 @dataclass
@@ -138,19 +169,21 @@ def build_session(plan: RunPlan) -> Session:
     import torch
 
     from .losses import make_vgg_loss
-    from .networks import PRESETS, GlobalGenerator, MultiscaleDiscriminator
+    from .networks import PRESETS, GlobalGenerator, MultiscaleDiscriminator, freeze_norms
 
     config, device = plan.config, plan.device
     torch.manual_seed(config.seed)
-    gen = GlobalGenerator(PRESETS[config.preset]).to(device)
+    gen = GlobalGenerator(replace(PRESETS[config.preset], norm=_generator_norm(plan))).to(device)
     disc = MultiscaleDiscriminator(2, config.ndf, config.n_layers_d, config.num_d,
                                    use_sigmoid=not config.lsgan).to(device)
     if plan.init is not None:
         gen.load_state_dict(plan.init[0])
+    if plan.state is None and config.norm == "frozen" and gen.config.norm == "instance":
+        gen = freeze_norms(gen, _calibration_inputs(plan))
     betas = (config.beta1, 0.999)
     opt_g = torch.optim.Adam(gen.parameters(), lr=config.lr, betas=betas)
     opt_d = torch.optim.Adam(disc.parameters(), lr=config.lr, betas=betas)
-    ema = GlobalGenerator(PRESETS[config.preset]).to(device).eval()
+    ema = GlobalGenerator(gen.config).to(device).eval()
     ema.load_state_dict(gen.state_dict())
     ema.requires_grad_(False)
     vgg = make_vgg_loss(config.vgg_weights, config.vgg_weight)

@@ -8,7 +8,8 @@ the same network layer by layer in tiles with frame-wide instance-norm statistic
 (:mod:`.tiling`): the full-frame result to float rounding, with no seams, while the device
 holds one tile at a time. (Independent overlapping tiles blended together — the usual recipe —
 were tried first and rejected: instance norm over a tile gives every tile its own contrast, off
-by ~1e-2 from the full frame.)
+by ~1e-2 from the full frame.) A generator with frozen norms (``GeneratorConfig(norm="frozen")``,
+detected from its weights) is a local operator and tiles without frame-wide statistics.
 
 Precision (``precision="auto"``, :func:`resolve_precision`): float16 autocast on CUDA as
 before; on a CPU that computes bfloat16 in hardware (AVX512-BF16 / AMX) the bfloat16 oneDNN
@@ -163,6 +164,7 @@ def load_generator(generator: str | Path = "pretrained", device: str = "cpu", *,
         raise FileFormatError(f"{path} does not fit a pix2pixHD generator ({detail}); pass "
                               f"the generator.safetensors of a `specktrack train` run") from exc
     _check_normalisation(meta, path)
+    _check_stored_config(meta, config, path)
     model.eval().to(device)
     meta = {**meta, "config": config.to_dict(), "path": str(path)}
     meta["preset"] = next((k for k, v in PRESETS.items()
@@ -190,6 +192,31 @@ def _check_dtypes(state: dict, model: Any, path: Path) -> None:
         if key in want and want[key].is_floating_point() and not value.is_floating_point():
             raise FileFormatError(f"{path}: the weights {key!r} are {str(value.dtype)[6:]}, not "
                                   f"floating point; not a generator file, export it again")
+
+
+def _check_stored_config(meta: dict, config: Any, path: Path) -> None:
+    """The generator config stored in the metadata (``"generator_config"``, written by
+    training since frozen norms exist), when there is one, must name the norm the weights have.
+
+    The sizes and the norm are read from the state dict itself
+    (:func:`~.networks.config_from_state_dict`: frozen norms store statistics, instance norms
+    nothing), so files without a stored config — every file written before, the shipped one
+    included — load as before, with instance norm; a stored config without ``"norm"`` also
+    means instance norm.
+    """
+    from .networks import GeneratorConfig
+
+    stored = meta.get("generator_config")
+    if stored is None:
+        return
+    try:
+        want = GeneratorConfig.from_dict(stored).norm
+    except (InputError, TypeError, AttributeError) as exc:
+        raise FileFormatError(f"{path}: its stored generator config {stored!r} is not valid "
+                              f"({_short(exc)}); export the weights again") from exc
+    if want != config.norm:
+        raise FileFormatError(f"{path}: its metadata says norm {want!r} but the weights hold a "
+                              f"{config.norm!r}-norm generator; export the weights again")
 
 
 def _check_normalisation(meta: dict, path: Path) -> None:

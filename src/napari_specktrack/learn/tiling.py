@@ -17,9 +17,14 @@ all, while the device only ever holds one tile of one layer: the largest of
 preset with ``tile_px=512``). Host memory holds about three full-frame activations of the widest
 full-resolution layer (3 × 64 × H × W floats for ``paper``; 0.8 GB at 1024²).
 
+A generator with frozen norms (:class:`~.networks.FrozenNorm`,
+``GeneratorConfig(norm="frozen")``) needs no frame-wide statistics: its norm is a fixed
+per-channel affine, applied pixel by pixel to the stored activation, and the walk is then plain
+halo tiling.
+
 The walk knows the modules :class:`~.networks.GlobalGenerator` is built of (reflection padding,
-convolutions with and without stride, transposed convolutions, instance norm, ReLU, tanh,
-residual blocks) and refuses anything else.
+convolutions with and without stride, transposed convolutions, instance norm, frozen norm, ReLU,
+tanh, residual blocks) and refuses anything else.
 
 In bfloat16 on the CPU (``precision="bfloat16"``, what ``"auto"`` picks on a CPU with AMX /
 AVX512-BF16) the tiles run through the packed oneDNN convolutions of :mod:`._fast` and the
@@ -36,7 +41,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import CancelledError, InputError
-from .networks import ResnetBlock
+from .networks import FrozenNorm, ResnetBlock
 
 
 def _starts(length: int, tile: int) -> list[tuple[int, int]]:
@@ -154,6 +159,15 @@ class _Runner:
             xc.sub_(float(mean)).div_(float(torch.sqrt(var + norm.eps)))
         return x
 
+    @staticmethod
+    def frozen_norm(x: torch.Tensor, norm: FrozenNorm) -> torch.Tensor:
+        """The frozen norm's fixed per-channel affine, in place, pixel by pixel: no statistics
+        (the same on a tile as on the whole frame)."""
+        scale, shift = norm.scale_shift()
+        for c in range(x.shape[1]):
+            x[0, c].mul_(float(scale[c])).add_(float(shift[c]))
+        return x
+
     def sequence(self, x: torch.Tensor, modules: list[nn.Module]) -> torch.Tensor:
         pad: tuple[int, str] | None = None
         for m in modules:
@@ -171,6 +185,8 @@ class _Runner:
                 x = self.conv_transpose(x, m)
             elif isinstance(m, nn.InstanceNorm2d):
                 x = self.instance_norm(x, m)
+            elif isinstance(m, FrozenNorm):
+                x = self.frozen_norm(x, m)
             elif isinstance(m, nn.ReLU):
                 x.clamp_(min=0.0)
             elif isinstance(m, nn.Tanh):
