@@ -21,7 +21,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--phantom",
         nargs="+",
         default=["spheres"],
-        choices=("spheres", "foam", "foaming", "smooth", "rotation"),
+        choices=("spheres", "spheres-varied", "foam", "foaming", "smooth", "rotation"),
         help="phantom (several only with --pairs, which cycles through them)",
     )
     parser.add_argument("--size", type=int, default=512, help="image side in pixels (default 512)")

@@ -27,7 +27,10 @@ from ..errors import InputError
 from ..geometry import Geometry
 from .imaging import SimulationConfig, simulate
 
-PAIR_PHANTOMS = ("spheres", "foam")
+PAIR_PHANTOMS = ("spheres", "foam")  # the default cycle of phantoms
+#: every phantom a pair can be made from (``spheres-varied``: the frame-size-independent set of
+#: docs/generator-size.md)
+PAIR_PHANTOM_CHOICES = (*PAIR_PHANTOMS, "spheres-varied", "smooth")
 
 
 def _pair_config(base: SimulationConfig, s: int, vary_detector: bool) -> SimulationConfig:
@@ -48,9 +51,9 @@ def _iter_acquisitions(n_pairs: int, size_px: int, *, phantoms: Sequence[str] = 
     """(acquisition, record) of each simulated pair."""
     if n_pairs < 1:
         raise InputError(f"number of pairs must be ≥ 1, got {n_pairs}")
-    bad = [p for p in phantoms if p not in (*PAIR_PHANTOMS, "smooth")]
+    bad = [p for p in phantoms if p not in PAIR_PHANTOM_CHOICES]
     if bad:
-        raise InputError(f"pairs can be made from {(*PAIR_PHANTOMS, 'smooth')}, not {bad}")
+        raise InputError(f"pairs can be made from {PAIR_PHANTOM_CHOICES}, not {bad}")
     base = config or SimulationConfig()
     for i in range(n_pairs):
         s = seed + i
