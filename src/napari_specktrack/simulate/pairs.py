@@ -62,7 +62,9 @@ def _iter_acquisitions(n_pairs: int, size_px: int, *, phantoms: Sequence[str] = 
         acq = simulate(phantom, size_px, seed=s, geometry=geometry, config=cfg)
         record = {
             "name": f"{phantom}_{s:05d}",
-            "source": {"simulated": True, "phantom": phantom, "seed": s, "config": cfg.to_dict()},
+            # with size_px the source is the whole simulate() call: a folder may mix sizes
+            "source": {"simulated": True, "phantom": phantom, "seed": s, "size_px": int(size_px),
+                       "config": cfg.to_dict()},
             "frame": None,
             "crop_yx_px": None,
             "target": "noise-free in-line image" if clean_targets else "in-line image",
@@ -107,7 +109,8 @@ def write_simulated_pairs(
     """Simulate ``n_pairs`` pairs and write them as a pair folder (see learn/pairs.py).
 
     An existing pair folder is refused unless ``append`` (the new pairs are added; their seeds
-    must not repeat names already there) or ``overwrite`` (replaced whole). The folder is
+    must not repeat names already there; they may be of another ``size_px``: each record holds
+    its shape) or ``overwrite`` (replaced whole). The folder is
     staged and swapped in when every pair is made: an interrupted run writes nothing (make a
     long set in parts with ``append``). ``options`` are those of :func:`iter_pairs`
     (phantoms, seed, geometry, config, vary_detector, clean_targets).
