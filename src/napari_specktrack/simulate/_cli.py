@@ -6,7 +6,8 @@ truth_dy.tif in pixels, truth_inline.tif: the in-line image before photon noise)
 --pairs N, writes a training pair folder instead (inputs/, targets/, references/, pairs.json)
 from N acquisitions with seeds S … S+N−1; the targets are noise-free unless --noisy-targets;
 --validation-fraction holds some out for validation; an existing pair folder is refused
-unless --append or --overwrite.
+unless --append or --overwrite. --append may add frames of another --size (each pair records
+its shape); the command then names the sizes, since training crops must fit the smallest.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--phantom",
         nargs="+",
         default=["spheres"],
-        choices=("spheres", "foam", "foaming", "smooth", "rotation"),
+        choices=("spheres", "spheres-varied", "foam", "foaming", "smooth", "rotation"),
         help="phantom (several only with --pairs, which cycles through them)",
     )
     parser.add_argument("--size", type=int, default=512, help="image side in pixels (default 512)")
@@ -72,6 +73,21 @@ def _progress(label: str):
     return report
 
 
+def _report_sizes(folder: Path) -> None:
+    """Name the frame sizes of a pair folder that holds several (appended with another --size):
+    training crops must fit the smallest frame (``specktrack train`` refuses a larger --crop)."""
+    from collections import Counter
+
+    from ..learn.pairs import read_index
+
+    sizes = Counter(tuple(r["shape"]) for r in read_index(folder)["pairs"] if r["shape"])
+    if len(sizes) > 1:
+        listed = ", ".join(f"{h}×{w} px ({k})" for (h, w), k in sorted(sizes.items()))
+        h, w = min(h for h, _ in sizes), min(w for _, w in sizes)
+        print(f"{folder} holds pairs of {len(sizes)} sizes: {listed}; training crops must fit "
+              f"the smallest (specktrack train --crop at most {h} {w})")
+
+
 def run(args: argparse.Namespace) -> int:
     from ..errors import InputError
     from ..geometry import Geometry
@@ -89,6 +105,7 @@ def run(args: argparse.Namespace) -> int:
             validation_fraction=args.validation_fraction,
         )
         print(f"wrote {args.pairs} training pairs to {out}")
+        _report_sizes(out)
         return 0
     if len(args.phantom) != 1:
         raise InputError("give one --phantom for an acquisition (several only with --pairs)")

@@ -50,7 +50,7 @@ from .membrane import sandpaper_thickness
 
 __all__ = ["PHANTOMS", "Acquisition", "SimulationConfig", "simulate"]
 
-PHANTOMS = ("spheres", "foam", "smooth", "foaming", "rotation")
+PHANTOMS = ("spheres", "spheres-varied", "foam", "smooth", "foaming", "rotation")
 
 
 # ------------------------------------------------------------------------------------------
@@ -196,7 +196,8 @@ def simulate(
     Parameters
     ----------
     phantom
-        ``"spheres"``, ``"foam"``, ``"smooth"``, ``"foaming"`` (a time series of ``frames``
+        ``"spheres"``, ``"spheres-varied"`` (sphere sizes independent of the frame, optional
+        off-centre tube), ``"foam"``, ``"smooth"``, ``"foaming"`` (a time series of ``frames``
         frames at 20 frames/s), ``"rotation"`` (the spheres phantom at ``angles_deg``, default
         ``frames`` angles over [0°, 180°)), or a phantom dict in the ``phantom.json`` schema.
     size_px
@@ -226,6 +227,9 @@ def simulate(
         states = [phantom]
     elif phantom == "spheres":
         desc = ph.spheres_phantom(n, phantom_rng)
+        states = [desc]
+    elif phantom == "spheres-varied":
+        desc = ph.spheres_varied_phantom(n, phantom_rng)
         states = [desc]
     elif phantom == "foam":
         desc = ph.foam_phantom(n, phantom_rng, geometry)

@@ -27,7 +27,10 @@ from ..errors import InputError
 from ..geometry import Geometry
 from .imaging import SimulationConfig, simulate
 
-PAIR_PHANTOMS = ("spheres", "foam")
+PAIR_PHANTOMS = ("spheres", "foam")  # the default cycle of phantoms
+#: every phantom a pair can be made from (``spheres-varied``: the frame-size-independent set of
+#: docs/generator-size.md)
+PAIR_PHANTOM_CHOICES = (*PAIR_PHANTOMS, "spheres-varied", "smooth")
 
 
 def _pair_config(base: SimulationConfig, s: int, vary_detector: bool) -> SimulationConfig:
@@ -48,9 +51,9 @@ def _iter_acquisitions(n_pairs: int, size_px: int, *, phantoms: Sequence[str] = 
     """(acquisition, record) of each simulated pair."""
     if n_pairs < 1:
         raise InputError(f"number of pairs must be ≥ 1, got {n_pairs}")
-    bad = [p for p in phantoms if p not in (*PAIR_PHANTOMS, "smooth")]
+    bad = [p for p in phantoms if p not in PAIR_PHANTOM_CHOICES]
     if bad:
-        raise InputError(f"pairs can be made from {(*PAIR_PHANTOMS, 'smooth')}, not {bad}")
+        raise InputError(f"pairs can be made from {PAIR_PHANTOM_CHOICES}, not {bad}")
     base = config or SimulationConfig()
     for i in range(n_pairs):
         s = seed + i
@@ -59,7 +62,9 @@ def _iter_acquisitions(n_pairs: int, size_px: int, *, phantoms: Sequence[str] = 
         acq = simulate(phantom, size_px, seed=s, geometry=geometry, config=cfg)
         record = {
             "name": f"{phantom}_{s:05d}",
-            "source": {"simulated": True, "phantom": phantom, "seed": s, "config": cfg.to_dict()},
+            # with size_px the source is the whole simulate() call: a folder may mix sizes
+            "source": {"simulated": True, "phantom": phantom, "seed": s, "size_px": int(size_px),
+                       "config": cfg.to_dict()},
             "frame": None,
             "crop_yx_px": None,
             "target": "noise-free in-line image" if clean_targets else "in-line image",
@@ -104,7 +109,8 @@ def write_simulated_pairs(
     """Simulate ``n_pairs`` pairs and write them as a pair folder (see learn/pairs.py).
 
     An existing pair folder is refused unless ``append`` (the new pairs are added; their seeds
-    must not repeat names already there) or ``overwrite`` (replaced whole). The folder is
+    must not repeat names already there; they may be of another ``size_px``: each record holds
+    its shape) or ``overwrite`` (replaced whole). The folder is
     staged and swapped in when every pair is made: an interrupted run writes nothing (make a
     long set in parts with ``append``). ``options`` are those of :func:`iter_pairs`
     (phantoms, seed, geometry, config, vary_detector, clean_targets).

@@ -7,6 +7,10 @@ recomputed from the JSON alone with :func:`napari_specktrack.physics.theory.proj
 ``spheres``  POM spheres packed (non-overlapping in 3-D) in a PE tube whose axis runs along y:
              the calibration phantom of Yu et al. (their spheres are 0.2–1 mm across; here the
              sizes scale with the field so that a 2048² frame holds 0.4–1 mm radii).
+``spheres-varied``  POM spheres of radii 8–160 px whatever the frame size, as many as cover
+             10–40 % of the frame, in an optional PE tube (⅔ of frames) of random radius, wall
+             and axis position: training data whose features do not scale with the frame
+             (docs/generator-size.md).
 ``foam``     a polyurethane slab with non-overlapping air bubbles (closed-cell foam: many sharp
              polymer–air interfaces with thin walls between bubbles), bubble radii 15–80 µm.
 ``smooth``   a few Gaussian PMMA bumps: a phase object without sharp edges (|u| < 2 px), for
@@ -86,6 +90,136 @@ def spheres_phantom(size_px: int, rng: np.random.Generator, *, n_spheres: int = 
                 break
     objects += [_sphere(y, x, z, r, "POM") for y, x, z, r in placed]
     return {"name": "spheres", "medium": "air", "objects": objects}
+
+
+#: ``spheres-varied``: sphere radii (px), drawn log-uniform, the same at every frame size
+VARIED_RADIUS_RANGE_PX = (8.0, 160.0)
+#: largest sphere radius as a fraction of the frame side (a sphere always fits the frame)
+VARIED_MAX_RADIUS_FRACTION = 0.45
+#: projected area coverage (fraction of the frame's pixels inside a sphere's disc): the target
+#: is drawn uniformly in this range, and no sphere is drawn larger than takes it past the top
+VARIED_COVERAGE_RANGE = (0.10, 0.40)
+#: fraction of frames with a PE tube
+VARIED_TUBE_PROBABILITY = 2.0 / 3.0
+#: tube outer radius as a fraction of the frame side (uniform)
+VARIED_TUBE_OUTER_FRACTION = (0.3, 0.7)
+#: tube wall thickness (px, uniform; at most half the outer radius)
+VARIED_TUBE_WALL_PX = (5.0, 40.0)
+#: smallest 3-D gap between spheres and between a sphere and the tube wall (px)
+VARIED_GAP_PX = 2.0
+_VARIED_TRIES_PER_SPHERE = 200  # placement attempts of one sphere (bore, then anywhere)
+_VARIED_MAX_FAILURES = 20  # consecutive spheres that find no place: the frame is full
+
+
+def _disc_mask(mask: np.ndarray, y: float, x: float, r: float) -> None:
+    """Set the pixels of ``mask`` whose centres lie in the disc (y, x, r) (pixels)."""
+    n_y, n_x = mask.shape
+    y0, y1 = max(math.floor(y - r), 0), min(math.ceil(y + r) + 1, n_y)
+    x0, x1 = max(math.floor(x - r), 0), min(math.ceil(x + r) + 1, n_x)
+    if y0 >= y1 or x0 >= x1:
+        return
+    yy = np.arange(y0, y1, dtype=float)[:, None] - y
+    xx = np.arange(x0, x1, dtype=float)[None, :] - x
+    mask[y0:y1, x0:x1] |= yy * yy + xx * xx <= r * r
+
+
+def spheres_varied_phantom(size_px: int, rng: np.random.Generator) -> dict:
+    """POM spheres whose sizes do not scale with the frame, in an optional off-centre PE tube.
+
+    Training data for a generator that must work at every frame size: the ``spheres`` phantom
+    scales every feature with the side (radii 0.07–0.17 × side, a centred tube of 0.46 × side),
+    so a network trained at 256² sees other rims, radii and wall positions at 128² or 1024²
+    (docs/generator-size.md, "A retraining that would fix it", item 2). Here, all in pixels of
+    the ``size_px`` × ``size_px`` frame:
+
+    - **tube** in ``VARIED_TUBE_PROBABILITY`` = ⅔ of frames: PE, axis along y at a column drawn
+      uniformly over the frame (0 … side − 1 px, so a wall may lie anywhere, partly or wholly
+      outside the frame), outer radius uniform in 0.3–0.7 × side, wall thickness uniform in
+      5–40 px (at most half the outer radius);
+    - **spheres**: POM, radii log-uniform in 8–160 px *independently of the side*, clipped to
+      0.45 × side (so a sphere fits the frame) and to the radius whose disc would take the
+      coverage past 40 % (but never below 8 px); each lies wholly inside the frame, in the
+      tube's bore where its radius fits the part of the bore inside the frame (a 2 px gap to
+      the wall), else anywhere in the frame outside the tube (in front of or behind it along
+      the beam); no two closer than 2 px in 3-D;
+    - **coverage**: a target drawn uniformly in 10–40 % of the frame's area; spheres are added
+      until the union of their projected discs covers it (final coverage between the target
+      and 40 % plus at most one 8 px disc), or until 20 spheres in a row find no place.
+
+    Depth ``center_z_px`` is measured from the tube axis (from the mid-plane without a tube);
+    spheres outside the bore lie within ±max(side / 2, outer radius + 2 r + 2 px) of it. The
+    dict adds ``coverage_target`` and ``coverage`` (fractions of the frame's pixels whose
+    centres lie in a sphere's disc) to the ``phantom.json`` schema. Deterministic given ``rng``.
+    """
+    n = _check_size(size_px)
+    gap = VARIED_GAP_PX
+    objects: list[dict[str, Any]] = []
+    tube: tuple[float, float, float] | None = None  # (axis column, outer, inner) in px
+    if rng.random() < VARIED_TUBE_PROBABILITY:
+        outer = float(rng.uniform(*VARIED_TUBE_OUTER_FRACTION)) * n
+        wall = min(float(rng.uniform(*VARIED_TUBE_WALL_PX)), 0.5 * outer)
+        cx = float(rng.uniform(0.0, n - 1.0))
+        tube = (cx, outer, outer - wall)
+        objects.append({"shape": "tube", "axis": "y", "center_x_px": round(cx, 3),
+                        "outer_radius_px": round(outer, 3), "inner_radius_px": round(outer - wall, 3),
+                        "material": "PE"})
+    c_max = VARIED_COVERAGE_RANGE[1]
+    target = float(rng.uniform(*VARIED_COVERAGE_RANGE))
+    r_min, r_max = VARIED_RADIUS_RANGE_PX
+    r_cap = min(r_max, VARIED_MAX_RADIUS_FRACTION * n)
+    log_lo, log_hi = math.log(r_min), math.log(r_max)
+    mask = np.zeros((n, n), bool)
+    covered = 0.0
+    placed: list[tuple[float, float, float, float]] = []  # (y, x, z, r)
+
+    def free(y: float, x: float, z: float, r: float) -> bool:
+        return all((y - py) ** 2 + (x - px) ** 2 + (z - pz) ** 2 > (r + pr + gap) ** 2
+                   for py, px, pz, pr in placed)
+
+    def place(r: float) -> tuple[float, float, float] | None:
+        lo, hi = r, n - 1.0 - r  # the sphere lies wholly inside the frame
+        if tube is not None:
+            cx, outer, inner = tube
+            room = inner - r - gap  # distance of the centre from the axis in the bore
+            bx0, bx1 = max(lo, cx - room), min(hi, cx + room)
+            if room > 0 and bx0 <= bx1:
+                for _ in range(_VARIED_TRIES_PER_SPHERE // 2):
+                    x = float(rng.uniform(bx0, bx1))
+                    zmax = math.sqrt(max(room * room - (x - cx) ** 2, 0.0))
+                    z, y = float(rng.uniform(-zmax, zmax)), float(rng.uniform(lo, hi))
+                    if free(y, x, z, r):
+                        return y, x, z
+            depth = max(n / 2.0, outer + 2.0 * r + gap)
+            for _ in range(_VARIED_TRIES_PER_SPHERE):
+                y, x = (float(v) for v in rng.uniform(lo, hi, 2))
+                z = float(rng.uniform(-depth + r, depth - r))
+                if math.hypot(x - cx, z) >= outer + r + gap and free(y, x, z, r):
+                    return y, x, z
+            return None
+        for _ in range(_VARIED_TRIES_PER_SPHERE):
+            y, x = (float(v) for v in rng.uniform(lo, hi, 2))
+            z = float(rng.uniform(-n / 2.0 + r, n / 2.0 - r))
+            if free(y, x, z, r):
+                return y, x, z
+        return None
+
+    failures = 0
+    while covered < target and failures < _VARIED_MAX_FAILURES:
+        r = math.exp(rng.uniform(log_lo, log_hi))
+        budget = math.sqrt(max(c_max - covered, 0.0) * n * n / math.pi)  # disc area ≤ the rest
+        r = max(min(r, r_cap, budget), r_min)
+        spot = place(r)
+        if spot is None:
+            failures += 1
+            continue
+        failures = 0
+        y, x, z = spot
+        placed.append((y, x, z, r))
+        _disc_mask(mask, y, x, r)
+        covered = float(mask.mean())
+    objects += [_sphere(y, x, z, r, "POM") for y, x, z, r in placed]
+    return {"name": "spheres-varied", "medium": "air", "objects": objects,
+            "coverage_target": round(target, 4), "coverage": round(covered, 4)}
 
 
 def smooth_phantom(
