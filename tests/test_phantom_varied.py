@@ -178,7 +178,15 @@ def test_pairs_of_two_sizes_in_one_folder(tmp_path, capsys):
     assert [r["source"]["size_px"] for r in folder.records] == [128, 128, 192, 192]
     # the same seeds again are refused whatever the size (the names would repeat)
     assert main([*args, "--size", "192", "--append"]) == 2
-    # training today: a crop must fit every pair (a 128² frame is not used whole)
-    check_crop(folder, shapes, (128, 128))
-    with pytest.raises(InputError, match=r"--crop 192 192 is larger than pair 'spheres-varied_00000'"):
-        check_crop(folder, shapes, (192, 192))
+    # training: a pair smaller than the crop is used whole when its sides are multiples of the
+    # generator's 2^n_downsampling (8 for lite), else refused naming the fix
+    check_crop(folder, shapes, (128, 128), 8)
+    check_crop(folder, shapes, (192, 192), 8)
+    with pytest.raises(InputError, match=r"--crop 192 192 is larger than pair 'spheres-varied_00000' "
+                                         r"\(128×128 px\), whose sides are not multiples of 48"):
+        check_crop(folder, shapes, (192, 192), 48)
+    from napari_specktrack.learn.pairs import PairDataset, compute_normalisation
+
+    data = PairDataset(folder, compute_normalisation(folder), crop_yx_px=(192, 192), seed=1)
+    sizes = {tuple(data[i][0].shape) for i in range(len(data))}
+    assert sizes == {(1, 128, 128), (1, 192, 192)}  # the 128² frames whole, no padding

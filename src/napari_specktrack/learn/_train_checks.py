@@ -91,13 +91,19 @@ def pair_shapes(folder: PairFolder) -> list[tuple[int, int]]:
             for i, rec in enumerate(folder.records)]
 
 
-def check_crop(folder: PairFolder, shapes: list[tuple[int, int]], crop_yx_px) -> None:
-    """Every pair holds the crop (h ≤ its height, w ≤ its width)."""
+def check_crop(folder: PairFolder, shapes: list[tuple[int, int]], crop_yx_px,
+               multiple: int = 1) -> None:
+    """Every pair can give a training crop: it holds the crop (h ≤ its height, w ≤ its
+    width), or, where it is smaller, its sides are multiples of ``multiple`` px (the
+    generator's 2^n_downsampling) so that it is used whole (a folder of frames of several
+    sizes, e.g. 128² frames beside 512² ones under a 256² crop)."""
     h, w = (int(c) for c in crop_yx_px)
+    m = max(1, int(multiple))
     for name, (ny, nx) in zip(folder.names, shapes, strict=True):
-        if ny < h or nx < w:
-            raise InputError(f"--crop {h} {w} is larger than pair {name!r} ({ny}×{nx} px); use a "
-                             f"crop of at most its size")
+        if (ny < h or nx < w) and (ny % m or nx % m):
+            raise InputError(f"--crop {h} {w} is larger than pair {name!r} ({ny}×{nx} px), whose "
+                             f"sides are not multiples of {m} px so it cannot be used whole; use a "
+                             f"crop of at most its size, or pairs of sides that are multiples of {m}")
 
 
 def split_pairs(folder: PairFolder) -> tuple[PairFolder, PairFolder | None]:

@@ -92,7 +92,7 @@ def prepare_run(pairs_dir: str | Path, run_dir: str | Path, config: TrainConfig 
     pairs = open_pairs(pairs_dir)
     training, validation = split_pairs(pairs)
     shapes = pair_shapes(pairs)
-    check_crop(pairs, shapes, config.crop_yx_px)
+    check_crop(pairs, shapes, config.crop_yx_px, config.multiple)
     if state is not None:
         norm = json.loads(state["normalisation"])
     elif init is not None and init[1].get("normalisation"):

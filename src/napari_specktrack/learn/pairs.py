@@ -218,8 +218,9 @@ class PairDataset:
 
     Item ``i`` of epoch ``e`` is reproducible from (seed, e, i). Crops are
     ``crop_yx_px`` = (h, w) (default the paper's 1024 × 512), cut at the same position from
-    input and target; images smaller than the crop are reflect-padded. Returns torch tensors
-    (1, h, w) of input and target. Use ``folder.subset("train")`` to train on one split.
+    input and target; an image smaller than the crop is used whole along that side (training
+    checks that such sides are multiples of the generator's 2^n_downsampling). Returns torch
+    tensors (1, h, w) of input and target. Use ``folder.subset("train")`` to train on one split.
     """
 
     def __init__(self, folder: PairFolder, norm: dict[str, float], *,
@@ -253,10 +254,9 @@ class PairDataset:
         rotate = rng.random() < 0.5 and self.augment
         if rotate:
             h, w = w, h
-        ph, pw = max(0, h - inp.shape[0]), max(0, w - inp.shape[1])
-        if ph or pw:
-            inp = np.pad(inp, ((0, ph), (0, pw)), mode="reflect")
-            tgt = np.pad(tgt, ((0, ph), (0, pw)), mode="reflect")
+        # a frame smaller than the crop is used whole along that side (the run checked that its
+        # sides are multiples of the generator's; batches are single pairs, so sizes never mix)
+        h, w = min(h, inp.shape[0]), min(w, inp.shape[1])
         y0 = int(rng.integers(0, inp.shape[0] - h + 1))
         x0 = int(rng.integers(0, inp.shape[1] - w + 1))
         a = inp[y0:y0 + h, x0:x0 + w]
