@@ -38,13 +38,7 @@ TINY = GeneratorConfig(ngf=4, n_downsampling=2, n_blocks=1)
 NORM = {"input_scale": 0.5, "target_min": 0.5, "target_max": 1.5}  # tanh → flat-field units
 
 
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    """Two torch threads spin-wait on a loaded 2-core machine (as in test_learn.py)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

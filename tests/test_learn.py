@@ -28,13 +28,7 @@ from napari_specktrack.simulate import simulate  # noqa: E402
 TINY = GeneratorConfig(ngf=4, n_downsampling=2, n_blocks=1)
 
 
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    """Two torch threads spin-wait on a loaded 2-core machine: small passes ran 50x slower."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def test_presets_shapes_and_sizes():
