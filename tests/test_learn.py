@@ -2,6 +2,7 @@
 test_learn_train*.py)."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -308,3 +309,29 @@ def test_vgg_loss_reads_weights_from_a_user_file(tmp_path):
     torch.save({"something": torch.zeros(1)}, tmp_path / "bad.pth")
     with pytest.raises(FileFormatError, match="not a VGG19"):
         VGGLoss(tmp_path / "bad.pth")
+
+
+def test_every_shipped_file_is_a_named_model(tmp_path, monkeypatch):
+    """pretrained/NAME.safetensors is the model "NAME" wherever a generator is named (loading,
+    the run parameters' check, the dock's list with its card); "pretrained" stays lite."""
+    from napari_specktrack.learn import inference
+    from napari_specktrack.learn.models import list_models
+    from napari_specktrack.pipeline import GeneratorSpec
+
+    shipped = tmp_path / "pretrained"
+    shipped.mkdir()
+    (shipped / "lite.safetensors").symlink_to(inference.PRETRAINED)
+    (shipped / "other.safetensors").symlink_to(inference.PRETRAINED)
+    monkeypatch.setattr(inference, "PRETRAINED_DIR", shipped)
+    monkeypatch.setattr(inference, "PRETRAINED", shipped / "lite.safetensors")
+    assert list(inference.shipped_weights()) == ["pretrained", "other"]
+    assert inference.weights_path("other") == shipped / "other.safetensors"
+    assert inference.weights_path("x.safetensors") == Path("x.safetensors")
+    GeneratorSpec(weights="other").validate()
+    with pytest.raises(InputError, match="'pretrained', 'other'"):
+        GeneratorSpec(weights="nothing-such").validate()
+    _model, meta = load_generator("other")
+    assert meta.get("preset") == "lite"
+    entries = list_models()
+    assert [e.path for e in entries[:2]] == ["pretrained", "other"]
+    assert entries[1].card_path == str(shipped / "other.MODEL_CARD.md")

@@ -15,7 +15,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     from .._cli_options import add_generator_options, add_inputs, add_overwrite
 
     add_inputs(parser, sample_help="sample speckle image or stack")
-    parser.add_argument("--generator", default="pretrained", help="'pretrained' or a weights file")
+    parser.add_argument("--generator", default="pretrained",
+                        help="a shipped model ('pretrained', the default, …) or a "
+                             "weights file")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
     add_generator_options(parser)
     parser.add_argument("--out", type=Path, required=True, help="output TIFF (inline.tif)")

@@ -32,8 +32,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="passes over the pairs (default 10); with --resume, a new larger total")
     parser.add_argument("--preset", choices=("lite", "paper"), default="lite")
     parser.add_argument("--init-weights",
-                        help="start the generator from these weights ('pretrained' or a weights "
-                             "file: fine-tuning) instead of random ones")
+                        help="start the generator from these weights (a shipped model such as "
+                             "'pretrained', or a weights file: fine-tuning) instead of random ones")
     parser.add_argument("--norm", choices=("instance", "frozen"),
                         help="the generator's norm: 'frozen' (fixed statistics and a learnable "
                              "affine: output independent of the frame size) from instance-norm "

@@ -124,10 +124,11 @@ class TrainConfig:
         self._check_crop()
         for name in ("vgg_weights", "init_weights"):
             value = getattr(self, name)
-            if value is None or (name == "init_weights" and str(value) == "pretrained"):
+            if value is None or (name == "init_weights" and str(value) in _shipped_names()):
                 continue
             if not Path(value).expanduser().is_file():
-                what = "'pretrained' or a weights file" if name == "init_weights" else "a file"
+                what = "a shipped model ('pretrained', …) or a weights file" \
+                    if name == "init_weights" else "a file"
                 raise FileFormatError(f"{name} ({FLAGS[name]}) {value} not found; give {what}")
         return self
 
@@ -144,3 +145,9 @@ class TrainConfig:
         raise InputError(f"crop_yx_px (--crop) must be two whole numbers of pixels, positive "
                          f"multiples of {m} (2^n_downsampling of the {self.preset} preset), got "
                          f"{tuple(crop) if isinstance(crop, (tuple, list)) else crop!r}{hint}")
+
+
+def _shipped_names() -> set[str]:
+    from .inference import shipped_weights
+
+    return set(shipped_weights())

@@ -57,10 +57,10 @@ class TrainingRun:
         if plan.init is None:
             return None
         from ..provenance import file_input
-        from .inference import PRETRAINED
+        from .inference import weights_path
 
         name = plan.config.init_weights
-        path = PRETRAINED if name == "pretrained" else name
+        path = weights_path(name)
         return {**file_input(path), "name": name, "step": plan.init[1].get("step")}
 
     def _old_history(self) -> list[dict[str, Any]]:

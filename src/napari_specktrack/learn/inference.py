@@ -16,10 +16,11 @@ before; on a CPU that computes bfloat16 in hardware (AVX512-BF16 / AMX) the bflo
 pass of :mod:`._fast` — ≈ 4× faster than float32 at 1024², SSIM 0.9999 against it and the
 held-out figures of ``benchmarks/eval_generator.py`` unchanged — and float32 on other CPUs.
 
-Weights: ``"pretrained"`` (the shipped ``pretrained/lite.safetensors``), a ``.safetensors``
-file written by ``specktrack train``, a training checkpoint ``.pt``, or a generator state dict
-from NVIDIA's pix2pixHD (``latest_net_G.pth``, usually 3-channel: the input is repeated to 3
-channels and the output averaged). ``.pt``/``.pth`` files are read with
+Weights: a shipped model by name (:func:`shipped_weights`: ``"pretrained"`` is
+``pretrained/lite.safetensors``; every other ``pretrained/NAME.safetensors`` is ``"NAME"``), a
+``.safetensors`` file written by ``specktrack train``, a training checkpoint ``.pt``, or a
+generator state dict from NVIDIA's pix2pixHD (``latest_net_G.pth``, usually 3-channel: the
+input is repeated to 3 channels and the output averaged). ``.pt``/``.pth`` files are read with
 ``torch.load(weights_only=True)``: tensors and plain containers only, never arbitrary objects.
 """
 
@@ -39,6 +40,22 @@ from ..errors import CancelledError, FileFormatError, InputError, SpecktrackErro
 PRETRAINED_DIR = Path(__file__).parent / "pretrained"
 PRETRAINED = PRETRAINED_DIR / "lite.safetensors"
 METADATA_KEY = "specktrack"
+
+
+def shipped_weights() -> dict[str, Path]:
+    """The shipped generators by name: ``"pretrained"`` (the default, ``lite.safetensors``)
+    first, then every other ``pretrained/NAME.safetensors`` as ``"NAME"`` (with its card
+    ``NAME.MODEL_CARD.md``)."""
+    names = {"pretrained": PRETRAINED}
+    for path in sorted(PRETRAINED_DIR.glob("*.safetensors")):
+        if path != PRETRAINED:
+            names[path.stem] = path
+    return names
+
+
+def weights_path(generator: str | Path) -> Path:
+    """The file behind a generator argument: a shipped model's name, else the path itself."""
+    return shipped_weights().get(str(generator), Path(generator))
 
 
 def _metadata(raw: Any, path: Path) -> dict:
@@ -84,7 +101,8 @@ def _load_state(path: Path) -> tuple[dict, dict]:
     import torch
 
     if not path.is_file():
-        raise FileFormatError(f"generator weights {path} not found; pass 'pretrained' or a weights file")
+        raise FileFormatError(f"generator weights {path} not found; pass a shipped model "
+                              f"({', '.join(repr(n) for n in shipped_weights())}) or a weights file")
     if _file_kind(path) == "safetensors":
         from safetensors import safe_open
         from safetensors.torch import load_file
@@ -129,7 +147,7 @@ def load_generator(generator: str | Path = "pretrained", device: str = "cpu", *,
     """
     from .networks import PRESETS, GlobalGenerator, config_from_state_dict
 
-    path = PRETRAINED if str(generator) == "pretrained" else Path(generator)
+    path = weights_path(generator)
     if str(generator) == "pretrained" and not path.is_file():
         raise SpecktrackError(
             f"no pretrained generator is shipped in {PRETRAINED_DIR} yet; train one with "

@@ -30,7 +30,7 @@ class ModelEntry:
     """A generator the Generator dock can offer (``path`` is what ``--generator`` takes)."""
 
     name: str
-    path: str  #: "pretrained" for the shipped weights, else an absolute weights file
+    path: str  #: a shipped model's name ("pretrained", …), else an absolute weights file
     preset: str
     created: str  #: UTC ISO time the run was first registered (shipped: the file's time)
     step: int | None = None
@@ -80,13 +80,19 @@ def _locked():
             fcntl.flock(fh, fcntl.LOCK_UN)
 
 
-def _shipped() -> ModelEntry:
-    from .inference import PRETRAINED, PRETRAINED_DIR
+def _shipped() -> list[ModelEntry]:
+    """The shipped generators (``pretrained`` first), each with its model card."""
+    from .inference import PRETRAINED_DIR, shipped_weights
 
-    made = _dt.datetime.fromtimestamp(PRETRAINED.stat().st_mtime, _dt.timezone.utc) \
-        if PRETRAINED.is_file() else _dt.datetime.now(_dt.timezone.utc)
-    return ModelEntry("pretrained", "pretrained", "lite", made.strftime("%Y-%m-%dT%H:%M:%SZ"),
-                      _step_of(PRETRAINED), str(PRETRAINED_DIR / "MODEL_CARD.md"))
+    entries = []
+    for name, path in shipped_weights().items():
+        made = _dt.datetime.fromtimestamp(path.stat().st_mtime, _dt.timezone.utc) \
+            if path.is_file() else _dt.datetime.now(_dt.timezone.utc)
+        card = "MODEL_CARD.md" if name == "pretrained" else f"{name}.MODEL_CARD.md"
+        entries.append(ModelEntry(name, name, "lite", made.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                                  _step_of(path) if path.is_file() else None,
+                                  str(PRETRAINED_DIR / card)))
+    return entries
 
 
 def _metadata(weights: Path) -> dict:
@@ -120,11 +126,11 @@ def _entry(d: dict) -> ModelEntry:
 
 
 def list_models() -> list[ModelEntry]:
-    """The shipped ``pretrained`` first, then every registered run whose weights exist,
-    newest first."""
+    """The shipped models (``pretrained`` first), then every registered run whose weights
+    exist, newest first."""
     trained = [_entry(d) for d in _read() if Path(d["path"]).is_file()]
     trained.sort(key=lambda e: e.created, reverse=True)
-    return [_shipped(), *trained]
+    return [*_shipped(), *trained]
 
 
 def register_model(run_dir: str | Path, *, name: str | None = None) -> ModelEntry:

@@ -73,10 +73,14 @@ class GeneratorSpec:
 
     def validate(self) -> GeneratorSpec:
         """Check every field (files exist, numbers in range); returns self."""
+        from ..learn.inference import shipped_weights
+
         w = str(self.weights)
-        if w != "pretrained" and not Path(w).expanduser().is_file():
-            raise InputError(f"generator weights {w!r} not found; pass 'pretrained' or an existing "
-                             f".safetensors / checkpoint file")
+        shipped = shipped_weights()
+        if w not in shipped and not Path(w).expanduser().is_file():
+            names = ", ".join(repr(n) for n in shipped)
+            raise InputError(f"generator weights {w!r} not found; pass a shipped model ({names}) or "
+                             f"an existing .safetensors / checkpoint file")
         if self.tile_px is not None:
             _int_in("tile_px", self.tile_px, 16)
         _int_in("batch_size", self.batch_size, 1, 1024)
