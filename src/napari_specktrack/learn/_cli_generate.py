@@ -16,7 +16,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
     add_inputs(parser, sample_help="sample speckle image or stack")
     parser.add_argument("--generator", default="pretrained",
-                        help="a shipped model ('pretrained', the default, …) or a "
+                        help="a shipped model ('pretrained', the default, or 'lite-frozen') or a "
                              "weights file")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
     add_generator_options(parser)
