@@ -168,12 +168,17 @@ def test_model_card_describes_the_run_and_the_registry_lists_it(straight_run, sp
 
 
 def test_registry_skips_runs_whose_weights_are_gone_and_names_clashes(tmp_path, split_dir):
+    from napari_specktrack.learn.inference import shipped_weights
     from napari_specktrack.learn.models import list_models, register_model
+
+    def trained():  # the shipped models come first
+        models = list_models()
+        assert [m.path for m in models[:len(shipped_weights())]] == list(shipped_weights())
+        return [m.name for m in models[len(shipped_weights()):]]
 
     for sub in ("a/run", "b/run"):
         train(split_dir, tmp_path / sub, _tiny_config(max_steps=1), register=False)
         register_model(tmp_path / sub)
-    names = [m.name for m in list_models()[1:]]
-    assert sorted(names) == ["run", "run (b)"]
+    assert sorted(trained()) == ["run", "run (b)"]
     (tmp_path / "a" / "run" / "generator.safetensors").unlink()
-    assert [m.name for m in list_models()[1:]] == ["run (b)"]
+    assert trained() == ["run (b)"]
