@@ -89,8 +89,14 @@ def _shipped() -> list[ModelEntry]:
         made = _dt.datetime.fromtimestamp(path.stat().st_mtime, _dt.timezone.utc) \
             if path.is_file() else _dt.datetime.now(_dt.timezone.utc)
         card = "MODEL_CARD.md" if name == "pretrained" else f"{name}.MODEL_CARD.md"
-        entries.append(ModelEntry(name, name, "lite", made.strftime("%Y-%m-%dT%H:%M:%SZ"),
-                                  _step_of(path) if path.is_file() else None,
+        try:
+            meta = _metadata(path)
+        except FileFormatError:  # missing or unreadable: listed, and loading it will say why
+            meta = {}
+        step = meta.get("step")
+        entries.append(ModelEntry(name, name, str(meta.get("preset") or "lite"),
+                                  made.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                                  step if isinstance(step, int) else None,
                                   str(PRETRAINED_DIR / card)))
     return entries
 
@@ -108,15 +114,6 @@ def _metadata(weights: Path) -> dict:
         raise FileFormatError(f"{weights} is not a readable generator file ({str(exc)[:120]}); "
                               f"train the run to its first export") from exc
     return meta if isinstance(meta, dict) else {}
-
-
-def _step_of(weights: Path) -> int | None:
-    """The training step stored in a generator file's metadata, or None."""
-    try:
-        step = _metadata(weights).get("step")
-    except FileFormatError:
-        return None
-    return int(step) if isinstance(step, int) else None
 
 
 def _entry(d: dict) -> ModelEntry:

@@ -15,22 +15,10 @@ from numba import njit
 
 
 @njit(nogil=True, cache=True)
-def _far(comp, valid, y, x, limit, vals):  # pragma: no cover - compiled
+def _far_from_median(comp, valid, y, x, limit, vals):  # pragma: no cover - compiled
     """|comp[y, x] − m| > limit, m the lower median of the valid values among the 3 × 3
-    neighbours; False where none is valid. Padded arrays: (y, x) is an inner pixel."""
-    c = comp[y, x]
-    lo = np.float32(np.inf)
-    hi = np.float32(-np.inf)
-    for yy in range(y - 1, y + 2):
-        for xx in range(x - 1, x + 2):
-            if valid[yy, xx]:
-                v = comp[yy, xx]
-                lo = min(lo, v)
-                hi = max(hi, v)
-    if hi < lo:  # no valid neighbour
-        return False
-    if c - lo <= limit and hi - c <= limit:  # within the limit of both extremes: of the median too
-        return False
+    neighbours (at least one valid: the caller's extremes said so). Padded arrays: (y, x) is
+    an inner pixel."""
     n = 0
     for yy in range(y - 1, y + 2):
         for xx in range(x - 1, x + 2):
@@ -42,7 +30,7 @@ def _far(comp, valid, y, x, limit, vals):  # pragma: no cover - compiled
                     i -= 1
                 vals[i] = v
                 n += 1
-    return abs(c - vals[(n - 1) // 2]) > limit
+    return abs(comp[y, x] - vals[(n - 1) // 2]) > limit
 
 
 @njit(nogil=True, cache=True)
@@ -98,11 +86,10 @@ def _consistent_padded(dx, dy, valid, limit, min_neighbours):  # pragma: no cove
                       or hi_y[y, x] < lo_y[y, x])
             if count < min_neighbours:
                 continue
-            if near and near_y:
-                out[y, x] = True
-            else:  # the median decides (rare)
-                out[y, x] = not (_far(dx, valid, y + 1, x + 1, lim, vals)
-                                 or _far(dy, valid, y + 1, x + 1, lim, vals))
+            # where the extremes cannot clear a component (rare), its median decides
+            far = not near and _far_from_median(dx, valid, y + 1, x + 1, lim, vals)
+            far = far or (not near_y and _far_from_median(dy, valid, y + 1, x + 1, lim, vals))
+            out[y, x] = not far
     return out
 
 
