@@ -124,8 +124,8 @@ def plan_batch(sample: str | os.PathLike, reference: str | os.PathLike, params: 
 
 #: environment of the local cluster's worker processes. dask sets MALLOC_TRIM_THRESHOLD_=65536,
 #: which also fixes glibc's mmap threshold at 128 kB: every array of a frame is then a fresh
-#: mapping, zeroed page by page by the kernel — 4 s of system time per 8 frames of 1024² here,
-#: 0.3 s with arrays up to 32 MB (the most glibc allows) served from the reused heap.
+#: mapping, zeroed page by page by the kernel (most of a worker's time went to the system
+#: when diagnosed); here arrays up to 32 MB (the most glibc allows) come from the reused heap.
 WORKER_ENV = {"MALLOC_MMAP_THRESHOLD_": str(32 * 2**20), "MALLOC_TRIM_THRESHOLD_": str(256 * 2**20)}
 
 

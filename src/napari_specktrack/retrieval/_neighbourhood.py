@@ -4,8 +4,9 @@ The tracker's outlier test and hole smoothing (:mod:`.tracking`) and the hot-pix
 (:mod:`.signals`) are 3 × 3 / 5 × 5 neighbourhood operations that array code spreads over
 several full-image filter passes (minimum, maximum, counts, a median where those cannot
 decide, a box filter of the whole filled image); here each is one pass that touches only what
-it needs: ≈ 0.13 s less per 1024² frame on one thread. The array code stays as the fallback
-where numba is missing and as the reference the tests hold these to (equal results).
+it needs: 3.5–6× faster at 1024² on one thread (``benchmarks/bench_kernels.py``). The array
+code stays as the fallback where numba is missing and as the reference the tests hold these
+to (equal results).
 """
 
 from __future__ import annotations

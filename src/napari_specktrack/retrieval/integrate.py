@@ -67,7 +67,8 @@ def frankot_chellappa(gx: np.ndarray, gy: np.ndarray) -> np.ndarray:
     The 2 × 2 mirror extension is never formed: its FFT is, up to phase factors, a cosine
     transform along the axes where the field is even and a sine transform where it is odd
     (half-sample symmetry), so the projection runs on DST-II / DCT-II transforms of the
-    original size (≈ 5× faster than the FFTs of the extension at 1024², one thread):
+    original size (≈ 6× faster than the FFTs of the extension at 1024², one thread,
+    ``benchmarks/bench_kernels.py``):
     Ĉ = −(qx Ŝx + qy Ŝy) / (qx² + qy²), q = πk/N, with Ŝx the DST of gx along x and DCT
     along y (and the converse for gy), and φ = DCT⁻¹(Ĉ). It equals the FFT of the explicit
     extension at every frequency but the extension's Nyquist row, where that FFT leaves a
