@@ -7,7 +7,8 @@ truth_dy.tif in pixels, truth_inline.tif: the in-line image before photon noise)
 from N acquisitions with seeds S … S+N−1; the targets are noise-free unless --noisy-targets;
 --validation-fraction holds some out for validation; an existing pair folder is refused
 unless --append or --overwrite. --append may add frames of another --size (each pair records
-its shape); the command then names the sizes, since training crops must fit the smallest.
+its shape); the command then names the sizes (training uses a frame smaller than --crop
+whole, so its sides must be multiples of the generator's 2^n_downsampling).
 """
 
 from __future__ import annotations
@@ -74,8 +75,10 @@ def _progress(label: str):
 
 
 def _report_sizes(folder: Path) -> None:
-    """Name the frame sizes of a pair folder that holds several (appended with another --size):
-    training crops must fit the smallest frame (``specktrack train`` refuses a larger --crop)."""
+    """Name the frame sizes of a pair folder that holds several (appended with another --size).
+
+    ``specktrack train`` uses a frame smaller than its --crop whole (``check_crop``), so the
+    message says which frames that will be rather than asking for a smaller crop."""
     from collections import Counter
 
     from ..learn.pairs import read_index
@@ -84,8 +87,8 @@ def _report_sizes(folder: Path) -> None:
     if len(sizes) > 1:
         listed = ", ".join(f"{h}×{w} px ({k})" for (h, w), k in sorted(sizes.items()))
         h, w = min(h for h, _ in sizes), min(w for _, w in sizes)
-        print(f"{folder} holds pairs of {len(sizes)} sizes: {listed}; training crops must fit "
-              f"the smallest (specktrack train --crop at most {h} {w})")
+        print(f"{folder} holds pairs of {len(sizes)} sizes: {listed}; specktrack train uses "
+              f"frames smaller than its --crop whole (a crop of {h} {w} or less cuts every frame)")
 
 
 def run(args: argparse.Namespace) -> int:
