@@ -13,6 +13,9 @@ set uses 1000+), for each of spheres and foam:
 
     python benchmarks/eval_generator.py --generator runs/lite/generator.safetensors [--size 256]
                                         [--average-orientations] [--quarter-turn]
+
+Several ``--size`` values (e.g. ``--size 128 256 512 1024``) end with the by-size table of a
+model card (means over the seeds); ``--json`` then holds one entry per size.
 """
 
 from __future__ import annotations
@@ -38,10 +41,67 @@ def _quarter_turn(acq):
                    truth_dx=t(acq.truth_dy).copy(), truth_dy=-t(acq.truth_dx).copy())
 
 
+def _phase_errors(acq, gen) -> dict[str, tuple[float, float]]:
+    """RMS phase error (rad; ring, interior) of double exposure with the true and the generated
+    in-line image and of the conventional method, the mean over the core removed."""
+    from napari_specktrack.retrieval import conventional, double_exposure
+
+    ring, interior, core = acq.regions()
+    errs = {}
+    for name, res in (
+        ("true", double_exposure(acq.sample, acq.reference, acq.inline, acq.geometry,
+                                 fuse_inline=False)),
+        ("gen", double_exposure(acq.sample, acq.reference, gen, acq.geometry, fuse_inline=False)),
+        ("conv", conventional(acq.sample, acq.reference, acq.geometry)),
+    ):
+        e = res.phase_rad - acq.truth_phase
+        e = e - e[core].mean()
+        errs[name] = (float(np.sqrt(np.mean(e[ring] ** 2))), float(np.sqrt(np.mean(e[interior] ** 2))))
+    return errs
+
+
+def _evaluate_size(args, model, size: int) -> dict:
+    """The per-seed table and the means of one frame size (px), for spheres and foam."""
+    from skimage.metrics import structural_similarity
+
+    from napari_specktrack.learn.inference import generate_inline
+    from napari_specktrack.simulate import simulate
+
+    results = {}
+    print(f"\n{size}² px\n| phantom | seed | SSIM | ring error gen / true "
+          "| interior error gen / true | ring conv / true |")
+    print("|---|---|---|---|---|---|")
+    for phantom in ("spheres", "foam"):
+        rows = []
+        for seed in args.seeds:
+            acq = simulate(phantom, size, seed=seed)
+            if args.quarter_turn:
+                acq = _quarter_turn(acq)
+            clean = acq.truth_inline  # the same in-line image before photon noise
+            gen = generate_inline(acq.sample, acq.reference, args.generator, device="cpu",
+                                  _model=model, average_orientations=args.average_orientations)
+            ssim = structural_similarity(clean, gen, data_range=float(np.ptp(clean)))
+            errs = _phase_errors(acq, gen)
+            row = (float(ssim), errs["gen"][0] / errs["true"][0], errs["gen"][1] / errs["true"][1],
+                   errs["conv"][0] / errs["true"][0])
+            rows.append(row)
+            print(f"| {phantom} | {seed} | {row[0]:.3f} | {row[1]:.2f} | {row[2]:.2f} | "
+                  f"{row[3]:.2f} |", flush=True)
+        m = np.mean(rows, axis=0)
+        results[phantom] = {"ssim": m[0], "ring_ratio_gen_true": m[1],
+                            "interior_ratio_gen_true": m[2], "ring_ratio_conv_true": m[3],
+                            "seeds": args.seeds, "size": size,
+                            "average_orientations": args.average_orientations,
+                            "quarter_turn": args.quarter_turn}
+        print(f"| {phantom} | mean | {m[0]:.3f} | {m[1]:.2f} | {m[2]:.2f} | {m[3]:.2f} |")
+    return results
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--generator", default="pretrained")
-    ap.add_argument("--size", type=int, default=256)
+    ap.add_argument("--size", type=int, nargs="+", default=[256],
+                    help="frame side(s) in pixels (default 256)")
     ap.add_argument("--seeds", type=int, nargs="+", default=[900, 901, 902, 903])
     ap.add_argument("--json", help="also write the figures to this JSON file")
     ap.add_argument("--quarter-turn", action="store_true",
@@ -50,54 +110,24 @@ def main() -> None:
                     help="generate with the 8-orientation average (generate_inline's option)")
     args = ap.parse_args()
 
-    from skimage.metrics import structural_similarity
-
-    from napari_specktrack.learn.inference import generate_inline, load_generator
-    from napari_specktrack.retrieval import conventional, double_exposure
-    from napari_specktrack.simulate import simulate
+    from napari_specktrack.learn.inference import load_generator
 
     model = load_generator(args.generator, "cpu")
-    results = {}
-    print("| phantom | seed | SSIM | ring error gen / true | interior error gen / true | ring conv / true |")
-    print("|---|---|---|---|---|---|")
-    for phantom in ("spheres", "foam"):
-        rows = []
-        for seed in args.seeds:
-            acq = simulate(phantom, args.size, seed=seed)
-            if args.quarter_turn:
-                acq = _quarter_turn(acq)
-            clean = acq.truth_inline  # the same in-line image before photon noise
-            gen = generate_inline(acq.sample, acq.reference, args.generator, device="cpu", _model=model,
-                                  average_orientations=args.average_orientations)
-            ssim = structural_similarity(clean, gen, data_range=float(np.ptp(clean)))
-            ring, interior, core = acq.regions()
-            errs = {}
-            for name, res in (
-                ("true", double_exposure(acq.sample, acq.reference, acq.inline, acq.geometry,
-                                         fuse_inline=False)),
-                ("gen", double_exposure(acq.sample, acq.reference, gen, acq.geometry,
-                                        fuse_inline=False)),
-                ("conv", conventional(acq.sample, acq.reference, acq.geometry)),
-            ):
-                e = res.phase_rad - acq.truth_phase
-                e = e - e[core].mean()
-                errs[name] = (float(np.sqrt(np.mean(e[ring] ** 2))),
-                              float(np.sqrt(np.mean(e[interior] ** 2))))
-            row = (float(ssim), errs["gen"][0] / errs["true"][0], errs["gen"][1] / errs["true"][1],
-                   errs["conv"][0] / errs["true"][0])
-            rows.append(row)
-            print(f"| {phantom} | {seed} | {row[0]:.3f} | {row[1]:.2f} | {row[2]:.2f} | {row[3]:.2f} |",
-                  flush=True)
-        m = np.mean(rows, axis=0)
-        results[phantom] = {"ssim": m[0], "ring_ratio_gen_true": m[1], "interior_ratio_gen_true": m[2],
-                            "ring_ratio_conv_true": m[3], "seeds": args.seeds, "size": args.size,
-                            "average_orientations": args.average_orientations,
-                            "quarter_turn": args.quarter_turn}
-        print(f"| {phantom} | mean | {m[0]:.3f} | {m[1]:.2f} | {m[2]:.2f} | {m[3]:.2f} |")
+    by_size = {size: _evaluate_size(args, model, size) for size in args.size}
+    if len(by_size) > 1:
+        print("\n| frame | spheres SSIM | spheres ring / interior (gen / true) | foam SSIM "
+              "| foam ring / interior |")
+        print("|---|---|---|---|---|")
+        for size, r in by_size.items():
+            sp, fo = r["spheres"], r["foam"]
+            print(f"| {size}² | {sp['ssim']:.3f} | {sp['ring_ratio_gen_true']:.2f} / "
+                  f"{sp['interior_ratio_gen_true']:.2f} | {fo['ssim']:.3f} | "
+                  f"{fo['ring_ratio_gen_true']:.2f} / {fo['interior_ratio_gen_true']:.2f} |")
     if args.json:
         from napari_specktrack.io import write_json
 
-        write_json(args.json, results)
+        write_json(args.json, by_size[args.size[0]] if len(by_size) == 1
+                   else {str(k): v for k, v in by_size.items()})
 
 
 if __name__ == "__main__":
