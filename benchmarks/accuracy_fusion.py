@@ -71,7 +71,7 @@ def run_one(phantom, size, seed, args, model):
     from napari_specktrack.simulate import simulate
 
     acq = simulate(phantom, size, seed=seed)
-    gen = generate_inline(acq.sample, acq.reference, "pretrained", device="cpu", _model=model)
+    gen = generate_inline(acq.sample, acq.reference, args.generator, device="cpu", _model=model)
     kw = {"window_px": args.window, "search_px": 6}
     conv = conventional(acq.sample, acq.reference, acq.geometry, **kw).phase_rad
     out = {("conventional", "—"): scores(acq, conv)}
@@ -108,6 +108,8 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, nargs="+", default=[600, 601, 602])
     ap.add_argument("--phantoms", nargs="+", default=["spheres", "foam"])
     ap.add_argument("--window", type=int, default=11, help="tracking window (px)")
+    ap.add_argument("--generator", default="pretrained",
+                    help="the generator of the 'generated' rows: a shipped model or a weights file")
     ap.add_argument("--full", action="store_true", help="seeds 600–609 at 256, 384, 512, 640, 768")
     ap.add_argument("--dev", action="store_true", help="the development seeds 500–502 instead")
     ap.add_argument("--json", help="also write per-seed figures to this JSON file")
@@ -123,7 +125,7 @@ def main() -> None:
 
     from napari_specktrack.learn.inference import load_generator
 
-    model = load_generator("pretrained", "cpu")
+    model = load_generator(args.generator, "cpu")
     t0 = time.perf_counter()
     rows, goals, dump, timing = [], [], [], []
     for phantom in args.phantoms:

@@ -138,7 +138,8 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out, dpi=130)
-    meta = {"size_px": args.size, "seed": args.seed, "line_yx_px": [list(p0), list(p1)],
+    meta = {"size_px": args.size, "seed": args.seed, "generator": args.generator,
+            "line_yx_px": [list(p0), list(p1)],
             "geometry": g.to_dict(), "profiles": report, "skipped": skipped}
     out.with_suffix(".json").write_text(json.dumps(meta, indent=1, default=float))
     print(f"wrote {out} and {out.with_suffix('.json')}")

@@ -26,14 +26,14 @@ METHODS = (("conventional", None, False), ("learned, plain", "gen", False),
            ("learned, fused", "gen", True))
 
 
-def _phases(acq) -> dict[str, np.ndarray]:
+def _phases(acq, generator: str = "pretrained") -> dict[str, np.ndarray]:
     from napari_specktrack.pipeline import Frames, GeneratorSpec, RetrievalParams, retrieve
 
     frames = Frames(acq.sample, acq.reference)
     out = {"truth": np.asarray(acq.truth_phase, np.float64)}
     for name, inline, fuse in METHODS:
         t0 = time.perf_counter()
-        spec = GeneratorSpec("pretrained", device="cpu") if inline else None
+        spec = GeneratorSpec(generator, device="cpu") if inline else None
         params = RetrievalParams.for_inline(spec, fuse_inline=fuse, fusion_material="PU")
         out[name] = np.asarray(retrieve(frames, acq.geometry, params).retrieval.phase_rad, np.float64)
         print(f"{name}: {time.perf_counter() - t0:.1f} s for {acq.sample.shape[0]} frames")
@@ -58,13 +58,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--frames", type=int, default=6, help="frames at 20 frames/s")
     parser.add_argument("--every-ms", type=float, default=50.0, help="time nodes of Fig. 8")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--generator", default="pretrained",
+                        help="the learned pipeline's generator: a shipped model or a weights file")
     parser.add_argument("--out", default=str(HERE / "images" / "fig78_foaming.png"))
     args = parser.parse_args(argv)
 
     from napari_specktrack.simulate import simulate
 
     acq = simulate("foaming", args.size, seed=args.seed, frames=args.frames)
-    phases = _phases(acq)
+    phases = _phases(acq, args.generator)
     y = args.size / 2.0
     line = ((y, 12.0), (y, args.size - 13.0))
     d, curves = _profiles(phases, acq, line, args.every_ms)
@@ -80,7 +82,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{name:16s} profile RMSE per node (rad): "
               + ", ".join(f"{k} {v:.2f}" for k, v in report[name].items()))
     _draw(phases, curves, d, acq, line, args)
-    meta = {"size_px": args.size, "frames": args.frames, "seed": args.seed, "line_yx_px": line,
+    meta = {"size_px": args.size, "frames": args.frames, "seed": args.seed,
+            "generator": args.generator, "line_yx_px": line,
             "every_ms": args.every_ms, "profile_rmse_rad": report}
     Path(args.out).with_suffix(".json").write_text(json.dumps(meta, indent=1))
     print(f"wrote {args.out} and {Path(args.out).with_suffix('.json')}")
