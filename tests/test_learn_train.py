@@ -169,6 +169,21 @@ def test_cli_sigterm_saves_a_checkpoint_at_the_current_step(pair_dir, tmp_path, 
     assert signal.getsignal(signal.SIGTERM) == before  # the handler is restored after the run
 
 
+def test_gradient_l1_weighs_edges():
+    """The finite-difference term: zero for images that differ by a constant, and a one-pixel
+    shift of an edge costs it more than the value L1 in proportion (edges are few pixels)."""
+    from napari_specktrack.learn._train_step import gradient_l1
+
+    a = torch.zeros(1, 1, 32, 32)
+    a[..., 16:] = 1.0
+    assert float(gradient_l1(a + 0.25, a)) == 0.0  # 0.25: exact in binary
+    shifted = torch.roll(a, 1, dims=-1)
+    shifted[..., 0] = 0.0
+    # one column wrong: value L1 1/32; the x differences disagree in two of 31 columns
+    assert float(torch.nn.functional.l1_loss(shifted, a)) == pytest.approx(1 / 32)
+    assert float(gradient_l1(shifted, a)) == pytest.approx(0.5 * 2 / 31)
+
+
 def test_resume_with_more_epochs_continues_a_finished_run(pair_dir, tmp_path, monkeypatch):
     import napari_specktrack.learn.networks as nets
 
@@ -180,10 +195,12 @@ def test_resume_with_more_epochs_continues_a_finished_run(pair_dir, tmp_path, mo
         train(pair_dir, tmp_path / "r", resume=True, lr=-1.0)
     with pytest.raises(InputError, match="l1-weight"):
         train(pair_dir, tmp_path / "r", resume=True, l1_weight=-1.0)
-    more = train(pair_dir, tmp_path / "r", resume=True, epochs=2, lr=5e-5, l1_weight=40.0)
+    more = train(pair_dir, tmp_path / "r", resume=True, epochs=2, lr=5e-5, l1_weight=40.0,
+                 grad_weight=5.0)
     ck = torch.load(tmp_path / "r" / "checkpoint.pt", weights_only=True)
     assert ck["opt_g"]["param_groups"][0]["lr"] == ck["opt_d"]["param_groups"][0]["lr"] == 5e-5
     assert json.loads(ck["config"])["lr"] == 5e-5 and json.loads(ck["config"])["l1_weight"] == 40.0
+    assert json.loads(ck["config"])["grad_weight"] == 5.0
     rows = list(csv_rows(tmp_path / "r" / "losses.csv"))  # the logged term carries the weight: 4x
     l1 = [float(r["g_l1"]) for r in rows]
     assert np.mean(l1[4:8]) > 2 * np.mean(l1[:4])

@@ -50,7 +50,8 @@ OK = dict(preset="lite", epochs=1, crop_yx_px=(16, 16), ndf=8, max_steps=1)
     ("crop_yx_px", (16,), "--crop"), ("crop_yx_px", (64, 16), "larger than pair 'p0'"),
     ("checkpoint_every_steps", 0, "--checkpoint-every"), ("ndf", 0, "--ndf"),
     ("ema_decay", 1.0, "--ema-decay"), ("ema_decay", -0.1, "--ema-decay"),
-    ("seed", -1, "--seed"), ("l1_weight", -1.0, "--l1-weight"), ("beta1", 1.0, "beta1"),
+    ("seed", -1, "--seed"), ("l1_weight", -1.0, "--l1-weight"),
+    ("grad_weight", math.nan, "--grad-weight"), ("beta1", 1.0, "beta1"),
     ("preset", "huge", "--preset"), ("num_d", 0, "num_d"),
 ])
 def test_every_bad_number_is_refused_before_anything_is_made(pairs, tmp_path, field, value, flag):

@@ -51,6 +51,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--l1-weight", type=float,
                         help="weight of the L1 term (default 10; 0 for the paper's losses only); with "
                              "--resume, a new weight for the remaining steps")
+    parser.add_argument("--grad-weight", type=float,
+                        help="weight of an L1 term on the image gradients (finite differences), "
+                             "which weighs the edge fringes more (default 0); with --resume, a new "
+                             "weight for the remaining steps")
     parser.add_argument("--vgg-weights", type=Path, help="torchvision vgg19 state dict for the VGG loss")
     parser.add_argument("--lsgan", action="store_true",
                         help="least-squares GAN loss (pix2pixHD's default) instead of sigmoid + BCE")
@@ -75,6 +79,7 @@ def _config(args: argparse.Namespace):
         device=args.device, lsgan=args.lsgan,
         vgg_weights=str(args.vgg_weights) if args.vgg_weights else None,
         l1_weight=10.0 if args.l1_weight is None else args.l1_weight,
+        grad_weight=0.0 if args.grad_weight is None else args.grad_weight,
         ndf=args.ndf, ema_decay=args.ema_decay, checkpoint_every_steps=args.checkpoint_every,
         max_steps=args.max_steps, init_weights=args.init_weights, norm=args.norm,
     )
@@ -134,7 +139,7 @@ def run(args: argparse.Namespace) -> int:
 
     previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
     resumed = {"epochs": args.epochs, "lr": args.lr, "l1_weight": args.l1_weight,
-               "max_steps": args.max_steps} if args.resume else {}
+               "grad_weight": args.grad_weight, "max_steps": args.max_steps} if args.resume else {}
     try:
         summary = train(args.pairs, args.out, config, resume=args.resume,
                         overwrite=args.overwrite, progress=bar.progress, on_step=bar.losses,

@@ -13,7 +13,8 @@ from ..errors import FileFormatError, InputError
 FLAGS = {
     "preset": "--preset", "epochs": "--epochs", "crop_yx_px": "--crop", "lr": "--lr",
     "seed": "--seed", "device": "--device", "vgg_weights": "--vgg-weights",
-    "l1_weight": "--l1-weight", "ndf": "--ndf", "checkpoint_every_steps": "--checkpoint-every",
+    "l1_weight": "--l1-weight", "grad_weight": "--grad-weight", "ndf": "--ndf",
+    "checkpoint_every_steps": "--checkpoint-every",
     "max_steps": "--max-steps", "ema_decay": "--ema-decay", "init_weights": "--init-weights",
     "norm": "--norm",
 }
@@ -71,6 +72,9 @@ class TrainConfig:
     vgg_weights: str | None = None
     vgg_weight: float = 10.0
     l1_weight: float = 10.0
+    #: weight of an L1 term on the outputs' finite differences (image gradients, per pixel) —
+    #: the edge fringes, a small share of the pixels, carry most of what the phase needs
+    grad_weight: float = 0.0
     ndf: int = 64
     num_d: int = 2
     n_layers_d: int = 3
@@ -115,7 +119,7 @@ class TrainConfig:
             _whole("max_steps", self.max_steps, 1)
         _real("lr", self.lr, 0.0, lo_open=True)
         _real("beta1", self.beta1, 0.0, 1.0)
-        for name in ("feat_weight", "vgg_weight", "l1_weight"):
+        for name in ("feat_weight", "vgg_weight", "l1_weight", "grad_weight"):
             _real(name, getattr(self, name), 0.0)
         _real("ema_decay", self.ema_decay, 0.0, 1.0)
         if self.norm is not None and self.norm not in NORMS:

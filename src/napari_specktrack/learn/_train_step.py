@@ -1,7 +1,8 @@
 """One training step of pix2pixHD (batch 1, as the paper) and the weight average.
 
 The discriminator is updated on (condition, real) → 1 vs (condition, generated) → 0; the
-generator on the GAN loss + feature matching (+ VGG19 when weights are given) + the L1 term.
+generator on the GAN loss + feature matching (+ VGG19 when weights are given) + the L1 term
+(+ an L1 term on the finite differences, ``grad_weight``; logged with the L1 term as ``g_l1``).
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ def train_step(s: Session, a: Any, b: Any) -> dict[str, float]:
     """Update both networks on one (input, target) crop pair (1, h, w); returns the losses.
 
     Each loss is the weighted term as it enters the total (dimensionless): ``g_gan``,
-    ``g_feat``, ``g_vgg``, ``g_l1`` (generator) and ``d_real``, ``d_fake`` (discriminator).
+    ``g_feat``, ``g_vgg``, ``g_l1`` (generator: the L1 terms on values and on finite
+    differences) and ``d_real``, ``d_fake`` (discriminator).
     """
     import torch
 
@@ -41,6 +43,8 @@ def train_step(s: Session, a: Any, b: Any) -> dict[str, float]:
         g_feat = feature_matching_loss(d_fake_g, d_real, c.n_layers_d, c.feat_weight)
         g_vgg = s.vgg(fake, b) if s.vgg is not None else torch.zeros((), device=s.device)
         g_l1 = torch.nn.functional.l1_loss(fake, b) * c.l1_weight
+        if c.grad_weight > 0:
+            g_l1 = g_l1 + gradient_l1(fake, b) * c.grad_weight
         loss_g = g_gan + g_feat + g_vgg + g_l1
     s.opt_g.zero_grad(set_to_none=True)
     s.scaler.scale(loss_g).backward()
@@ -51,6 +55,15 @@ def train_step(s: Session, a: Any, b: Any) -> dict[str, float]:
     terms = {"g_gan": g_gan, "g_feat": g_feat, "g_vgg": g_vgg, "g_l1": g_l1,
              "d_real": loss_d_real, "d_fake": loss_d_fake}
     return {k: float(v.detach()) for k, v in terms.items()}
+
+
+def gradient_l1(fake: Any, real: Any) -> Any:
+    """Mean absolute difference of the two images' finite differences along y and x (the
+    average of the two directions; (…, h, w) tensors)."""
+    import torch
+
+    l1 = torch.nn.functional.l1_loss
+    return 0.5 * (l1(fake.diff(dim=-2), real.diff(dim=-2)) + l1(fake.diff(dim=-1), real.diff(dim=-1)))
 
 
 def update_average(s: Session) -> None:

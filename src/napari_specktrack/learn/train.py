@@ -72,6 +72,7 @@ def train(
     epochs: int | None = None,
     lr: float | None = None,
     l1_weight: float | None = None,
+    grad_weight: float | None = None,
     max_steps: int | None = None,
     progress: Callable[[int, int], None] | None = None,
     cancel: Callable[[], bool] | None = None,
@@ -92,10 +93,11 @@ def train(
     resume, overwrite
         Continue the run in ``run_dir`` at its saved step, or replace the run there whole.
         Without either, a non-empty ``run_dir`` is refused.
-    epochs, lr, l1_weight, max_steps
+    epochs, lr, l1_weight, grad_weight, max_steps
         Replace these settings (of ``config``, or of the resumed run): ``epochs`` — the total
         number of passes, with ``resume`` at least the run's; ``lr`` — Adam's rate per step
-        for the steps still to run; ``l1_weight`` — the weight of the L1 term; ``max_steps``
+        for the steps still to run; ``l1_weight``, ``grad_weight`` — the weights of the L1
+        terms on values and on finite differences; ``max_steps``
         — the step limit (the run stops and exports there; one at or below the saved step
         only exports). All are recorded in run.json and the checkpoint.
     progress
@@ -127,7 +129,8 @@ def train(
     from ._train_run import TrainingRun
     from ._train_setup import build_session, prepare_run
 
-    overrides = {"epochs": epochs, "lr": lr, "l1_weight": l1_weight, "max_steps": max_steps}
+    overrides = {"epochs": epochs, "lr": lr, "l1_weight": l1_weight, "grad_weight": grad_weight,
+                 "max_steps": max_steps}
     if not resume:
         from dataclasses import replace
 
