@@ -2,8 +2,8 @@
 still load with instance norm, a frozen generator is a local operator, and the tiled and bfloat16
 passes (learn/tiling.py, learn/_fast.py) handle it.
 
-Sizes: the shipped ``lite`` weights (receptive field 329 px) on frames of at most 576² (≈ 0.5 s
-per float32 pass on one thread); other checks on a tiny generator.
+Sizes: the shipped instance-norm ``lite-instance`` weights (receptive field 329 px) on frames
+of at most 576² (≈ 0.5 s per float32 pass on one thread); other checks on a tiny generator.
 """
 
 import functools
@@ -16,10 +16,10 @@ torch = pytest.importorskip("torch")
 from napari_specktrack.errors import FileFormatError, InputError  # noqa: E402
 from napari_specktrack.learn import _fast  # noqa: E402
 from napari_specktrack.learn.inference import (  # noqa: E402
-    PRETRAINED,
     export_safetensors,
     generate_inline,
     load_generator,
+    weights_path,
 )
 from napari_specktrack.learn.networks import (  # noqa: E402
     NORMS,
@@ -34,6 +34,8 @@ from napari_specktrack.learn.networks import (  # noqa: E402
 )
 from napari_specktrack.simulate import simulate  # noqa: E402
 
+#: the shipped instance-norm weights (the default until 2026-12-07; the default is frozen now)
+INSTANCE = weights_path("lite-instance")
 TINY = GeneratorConfig(ngf=4, n_downsampling=2, n_blocks=1)
 NORM = {"input_scale": 0.5, "target_min": 0.5, "target_max": 1.5}  # tanh → flat-field units
 
@@ -43,12 +45,12 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 @pytest.fixture(scope="module")
 def lite():
-    return load_generator(PRETRAINED)
+    return load_generator(INSTANCE)
 
 
 @functools.cache
 def _shipped_normalisation() -> dict:
-    return load_generator(PRETRAINED)[1]["normalisation"]
+    return load_generator(INSTANCE)[1]["normalisation"]
 
 
 def _frame(side: int, seed: int = 0) -> torch.Tensor:
@@ -91,7 +93,7 @@ def test_shipped_weights_still_load_with_instance_norm_and_run(lite):
     assert not any(isinstance(m, FrozenNorm) for m in model.modules())
     # the same network as the plain architecture with the file's tensors (nothing converted)
     plain = GlobalGenerator(PRESETS["lite"]).eval()
-    plain.load_state_dict(load_file(str(PRETRAINED)), strict=True)
+    plain.load_state_dict(load_file(str(INSTANCE)), strict=True)
     x = _frame(64)
     with torch.inference_mode():
         torch.testing.assert_close(model(x), plain(x), atol=0, rtol=0)

@@ -185,8 +185,11 @@ def test_tiled_inference_equals_the_full_frame(tmp_path):
     model = load_generator(PRETRAINED)
     acq = simulate("foam", 160, seed=5)
     s, r = acq.sample[:150, :136], acq.reference[:150, :136]  # 150 is not a multiple of 8
-    full = generate_inline(s, r, device="cpu", _model=model)
-    tiled = generate_inline(s, r, device="cpu", tile_px=48, _model=model)
+    # float32 both ways: "auto" may pick bfloat16 on this CPU, whose own rounding (≈ 5e-3 here)
+    # dwarfs what is tested; a frozen-norm model's bfloat16 tiles differ from its bfloat16 frame
+    # by ≈ 2e-4 at the seams (the instance-norm one's by nothing)
+    full = generate_inline(s, r, device="cpu", _model=model, precision="float32")
+    tiled = generate_inline(s, r, device="cpu", tile_px=48, _model=model, precision="float32")
     assert tiled.shape == full.shape == (150, 136)
     # the issue asks 1e-3 away from seams; this holds everywhere, seams included
     assert np.abs(tiled - full).max() < 1e-3
@@ -271,29 +274,36 @@ def test_pretrained_metadata_when_shipped():
     assert json.dumps(meta)
 
 
-@pytest.mark.parametrize("phantom, min_ssim", [("spheres", 0.95), ("foam", 0.90)])
-def test_pretrained_generator_meets_the_held_out_goals(phantom, min_ssim):
-    """The shipped weights on a seed never trained on (256², as benchmarks/eval_generator.py).
-
-    Measured at step 37,350: SSIM 0.977 / 0.921 (spheres / foam) against the noise-free in-line
-    image, edge-ring phase error ratio 1.06 / 1.27 (generated vs true in-line image; goal ≤ 1.5).
-    """
+def _held_out_figures(generator: str, phantom: str, size: int, seed: int = 904):
+    """(SSIM against the noise-free in-line image, ring and interior phase error of double
+    exposure with the generated in-line image over that with the measured one) — as
+    benchmarks/eval_generator.py computes them."""
     from skimage.metrics import structural_similarity
 
     from napari_specktrack.retrieval import double_exposure
 
-    acq = simulate(phantom, 256, seed=904)
-    gen = generate_inline(acq.sample, acq.reference, "pretrained", device="cpu")
+    acq = simulate(phantom, size, seed=seed)
+    gen = generate_inline(acq.sample, acq.reference, generator, device="cpu")
     truth = acq.truth_inline
-    assert structural_similarity(truth, gen, data_range=float(np.ptp(truth))) >= min_ssim
-    ring, _interior, core = acq.regions()
+    ssim = structural_similarity(truth, gen, data_range=float(np.ptp(truth)))
+    ring, interior, core = acq.regions()
     errors = []
     for inline in (acq.inline, gen):
         e = double_exposure(acq.sample, acq.reference, inline, acq.geometry,
                             fuse_inline=False).phase_rad - acq.truth_phase
         e -= e[core].mean()
-        errors.append(np.sqrt(np.mean(e[ring] ** 2)))
-    assert errors[1] <= 1.5 * errors[0]
+        errors.append((np.sqrt(np.mean(e[ring] ** 2)), np.sqrt(np.mean(e[interior] ** 2))))
+    return ssim, errors[1][0] / errors[0][0], errors[1][1] / errors[0][1]
+
+
+@pytest.mark.parametrize("phantom, min_ssim", [("spheres", 0.95), ("foam", 0.90)])
+def test_the_earlier_generator_meets_its_goals_at_256(phantom, min_ssim):
+    """`lite-instance` (the default until 2026-12-07) on a seed never trained on, at 256², the
+    size it was trained on. Measured: SSIM 0.976 / 0.921 (spheres / foam), ring ratio 1.02 /
+    1.34 (goal of issue 4: ≤ 1.5)."""
+    ssim, ring, _interior = _held_out_figures("lite-instance", phantom, 256)
+    assert ssim >= min_ssim
+    assert ring <= 1.5
 
 
 def test_vgg_loss_reads_weights_from_a_user_file(tmp_path):
@@ -337,14 +347,17 @@ def test_every_shipped_file_is_a_named_model(tmp_path, monkeypatch):
     assert entries[1].card_path == str(shipped / "other.MODEL_CARD.md")
 
 
-@pytest.mark.parametrize("size, min_ssim", [(128, 0.85), (384, 0.94)])
-def test_the_frozen_norm_generator_holds_away_from_256(size, min_ssim):
-    """The shipped `lite-frozen` (frozen norms, lite-frozen.MODEL_CARD.md) on a held-out spheres
-    frame of a size the default model handles badly (seed 904: pretrained 0.78 at 128², 0.87 at
-    384²; lite-frozen 0.878 and 0.969): SSIM against the noise-free truth."""
-    from skimage.metrics import structural_similarity
-
-    acq = simulate("spheres", size, seed=904)
-    gen = generate_inline(acq.sample, acq.reference, "lite-frozen", device="cpu")
-    truth = acq.truth_inline
-    assert structural_similarity(truth, gen, data_range=float(np.ptp(truth))) >= min_ssim
+@pytest.mark.parametrize("size, phantom, min_ssim", [
+    (128, "spheres", 0.90), (128, "foam", 0.91), (256, "spheres", 0.95), (256, "foam", 0.92),
+    (512, "spheres", 0.97), (512, "foam", 0.92), (1024, "spheres", 0.97), (1024, "foam", 0.92),
+])
+def test_the_default_generator_holds_at_every_frame_size(size, phantom, min_ssim):
+    """The shipped default (`pretrained`: frozen norms, MODEL_CARD.md) on a seed never used in
+    training or for choosing the snapshot (904), at 128²–1024² (issue 14's sizes). Measured:
+    spheres SSIM 0.910 / 0.963 / 0.984 / 0.989, foam 0.923 / 0.935 / 0.938 / 0.942 at 128² /
+    256² / 512² / 1024² (`lite-instance`: 0.783 and 0.901 at 128²). The phase error ratios on
+    one seed scatter by ±0.3 (0.75–1.41 here); their means over seeds 900–903, all within
+    1.15, are in the card. Per seed they stay within issue 4's 1.5."""
+    ssim, ring, interior = _held_out_figures("pretrained", phantom, size)
+    assert ssim >= min_ssim
+    assert ring <= 1.5 and interior <= 1.5

@@ -66,7 +66,7 @@ def add_retrieval_options(parser: argparse.ArgumentParser) -> None:
     src.add_argument("--inline", type=Path,
                      help="measured in-line image(s) of the sample (no membrane), frame for frame")
     src.add_argument("--generator",
-                     help="a shipped model ('pretrained'; 'lite-frozen' for frames far from 256²) or a "
+                     help="a shipped model ('pretrained'; 'lite-instance', the earlier default) or a "
                           "weights file: generate the in-line image with the network")
     parser.add_argument("--method", choices=METHODS,
                         help="default: double-exposure when --inline/--generator is given, else "

@@ -16,8 +16,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
     add_inputs(parser, sample_help="sample speckle image or stack")
     parser.add_argument("--generator", default="pretrained",
-                        help="a shipped model ('pretrained', the default, or 'lite-frozen') or a "
-                             "weights file")
+                        help="a shipped model ('pretrained', the default; 'lite-instance', the "
+                             "earlier default) or a weights file")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
     add_generator_options(parser)
     parser.add_argument("--out", type=Path, required=True, help="output TIFF (inline.tif)")

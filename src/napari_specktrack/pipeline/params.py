@@ -47,7 +47,8 @@ class GeneratorSpec:
     Attributes
     ----------
     weights
-        ``"pretrained"`` (the shipped ``lite`` weights) or a weights file (``.safetensors``,
+        A shipped model (``"pretrained"``, the default: ``lite.safetensors``; ``"lite-instance"``,
+        the earlier default) or a weights file (``.safetensors``,
         a training checkpoint ``.pt``, or NVIDIA pix2pixHD's ``latest_net_G.pth``).
     device
         ``"auto"``, ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or ``"mps"``.
