@@ -250,7 +250,8 @@ def run_steps(steps: list[tuple], x: torch.Tensor, conv: Callable, check: Callab
         elif kind == "conv":
             x, padded = conv(step[1], x), None
         elif kind == "norm":
-            x, padded = _norm(x, step[1], step[2], step[4], step[3])
+            _, eps, relu, frozen, pad_next = step
+            x, padded = _norm(x, eps, relu, pad_next, frozen)
         else:  # a residual block: its first step (a pad) reads ``padded``, x stays for the sum
             x, padded = _residual(x, run_steps(step[1], x, conv, check, padded), step[2])
     return x

@@ -163,10 +163,8 @@ class _Runner:
     def frozen_norm(x: torch.Tensor, norm: FrozenNorm) -> torch.Tensor:
         """The frozen norm's fixed per-channel affine, in place, pixel by pixel: no statistics
         (the same on a tile as on the whole frame)."""
-        scale, shift = norm.scale_shift()
-        for c in range(x.shape[1]):
-            x[0, c].mul_(float(scale[c])).add_(float(shift[c]))
-        return x
+        scale, shift = (t.to(x.device, x.dtype).view(1, -1, 1, 1) for t in norm.scale_shift())
+        return x.mul_(scale).add_(shift)
 
     def sequence(self, x: torch.Tensor, modules: list[nn.Module]) -> torch.Tensor:
         pad: tuple[int, str] | None = None
