@@ -8,7 +8,9 @@ retrieve the phase with
 - ``DE``            — double exposure (Yu et al.), with the measured or the generated in-line image;
 - ``fused``         — DE followed by ``fuse_inline`` with the same in-line image, pure-phase model
                       (a generated image with its low frequencies from sample / reference);
-- ``fused+mat``     — the same with the phantom's main material (spheres: POM, foam: PU).
+- ``fused+mat``     — the same with the phantom's main material (spheres: POM, foam: PU);
+- ``fused+walls``   — spheres only: fused+mat with the PE tube's walls painted as a second
+                      material (``Acquisition.material_regions()``: what a user paints in napari).
 
 Figures (RMS after removing the mean offset over the core, in % of the true phase range over the
 core): the edge ring (≤ 6 px from an interface) and the interior, ``Acquisition.regions()``;
@@ -33,7 +35,7 @@ import time
 import numpy as np
 
 MATERIALS = {"spheres": "POM", "foam": "PU"}
-METHODS = ("conventional", "DE", "fused", "fused+mat")
+METHODS = ("conventional", "DE", "fused", "fused+mat", "fused+walls")
 
 
 def diameter_error(acq, phase) -> float | None:
@@ -84,9 +86,15 @@ def run_one(phantom, size, seed, args, model):
         out[("DE", source)] = scores(acq, de)
         # a generated image takes its low frequencies from sample / reference (fuse_inline doc)
         anchor = {"sample": acq.sample, "reference": acq.reference} if source == "generated" else {}
-        for name, material in (("fused", None), ("fused+mat", MATERIALS[phantom])):
+        labels, materials = acq.material_regions()
+        variants = [("fused", None, {}), ("fused+mat", MATERIALS[phantom], {})]
+        if materials:
+            variants.append(("fused+walls", MATERIALS[phantom],
+                             {"regions": labels, "region_materials": materials}))
+        for name, material, regions in variants:
             t0 = time.perf_counter()
-            fu = fuse_inline(de, inline, acq.geometry, window_px=args.window, material=material, **anchor)
+            fu = fuse_inline(de, inline, acq.geometry, window_px=args.window, material=material,
+                             **anchor, **regions)
             extra["seconds"].append((t_de, time.perf_counter() - t0))
             out[(name, source)] = scores(acq, fu.phase_rad)
             extra[(name, source)] = fu.info.crossover_cycles_per_px

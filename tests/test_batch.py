@@ -193,3 +193,23 @@ def test_a_single_image_is_a_sequence_of_one_frame(tmp_path):
     assert main(["batch", "--reference", str(sim / "reference.tif"), "--sample",
                  str(sim / "sample.tif"), "--workers", "0", "--out", str(out), *P]) == 0
     assert zarr.open_group(str(out))["phase"].shape == (1, 64, 64)
+
+
+def test_batch_fuses_with_material_regions_like_retrieve(sim, tmp_path):
+    """`--fusion-regions` / `--region-material` reach every worker's plan: the store equals
+    `retrieve` with the same labels, and its provenance names them."""
+    labels = np.zeros((64, 64), np.uint8)
+    labels[:, 10:24] = 1
+    tifffile.imwrite(tmp_path / "labels.tif", labels)
+    extra = ["--fusion-material", "POM", "--fusion-regions", str(tmp_path / "labels.tif"),
+             "--region-material", "1=PE"]
+    assert _batch(sim, tmp_path / "b.zarr", "--workers", "0", *extra) == 0
+    assert main(["retrieve", "--reference", str(sim / "reference.tif"), "--sample",
+                 str(sim / "sample.tif"), "--inline", str(sim / "inline.tif"),
+                 "--out", str(tmp_path / "r"), *P, *extra]) == 0
+    group = zarr.open_group(str(tmp_path / "b.zarr"), mode="r")
+    np.testing.assert_allclose(group["phase"][:], tifffile.imread(tmp_path / "r" / "phase.tif"),
+                               rtol=0, atol=1e-5)
+    prov = dict(group.attrs)["provenance"]
+    assert prov["params"]["fusion_region_materials"] == {"1": "PE"}
+    assert prov["inputs"]["regions"]["path"].endswith("labels.tif")

@@ -90,3 +90,49 @@ def test_retrieve_never_overwrites_an_input(sim, tmp_path, capsys):
     assert main([*args, "--overwrite"]) == 2  # replacing the folder would delete the inputs
     assert "lies inside the output" in capsys.readouterr().err
     assert (d / "phase.tif").read_bytes() == before
+
+
+def test_retrieve_fuses_several_materials_from_a_label_image(sim, tmp_path, capsys):
+    """`--fusion-regions labels.tif --region-material 1=PE`: the labels reach the fusion
+    (provenance: params, the fusion's per-label pixels, the labels file as an input); a label
+    painted with the main material gives the one-material phase bit for bit."""
+    labels = np.zeros((96, 96), np.uint8)
+    labels[:, 20:40] = 1
+    tifffile.imwrite(tmp_path / "labels.tif", labels)
+    base = ["retrieve", "--reference", str(sim / "reference.tif"), "--sample", str(sim / "sample.tif"),
+            "--inline", str(sim / "inline.tif"), "--geometry", str(sim / "geometry.json"),
+            "--window-px", "11", "--search-px", "4", "--fusion-material", "POM"]
+    regions = ["--fusion-regions", str(tmp_path / "labels.tif")]
+    assert main([*base, *regions, "--region-material", "1=PE", "--out", str(tmp_path / "pe")]) == 0
+    prov = json.loads((tmp_path / "pe" / "provenance.json").read_text())
+    assert prov["params"]["fusion_region_materials"] == {"1": "PE"}
+    assert prov["stats"]["fusion"]["region_pixels"] == {"1": 20 * 96}
+    assert prov["inputs"]["fusion_regions"]["path"].endswith("labels.tif")
+    assert main([*base, *regions, "--region-material", "1=POM", "--out", str(tmp_path / "pom")]) == 0
+    assert main([*base, "--out", str(tmp_path / "one")]) == 0
+    one, pom, pe = (tifffile.imread(tmp_path / d / "phase.tif") for d in ("one", "pom", "pe"))
+    np.testing.assert_array_equal(pom, one)
+    assert not np.array_equal(pe, one)
+
+
+@pytest.mark.parametrize(
+    "extra, fragment",
+    [
+        (["--region-material", "1=PE"], "no label image"),
+        (["--fusion-regions", "LABELS"], "needs the material of each label"),
+        (["--fusion-regions", "LABELS", "--region-material", "PE"], "LABEL=MATERIAL"),
+        (["--fusion-regions", "LABELS", "--region-material", "2=PE"], "holds labels [1]"),
+        (["--fusion-regions", "LABELS", "--region-material", "1=kryptonite"], "unknown material"),
+    ],
+)
+def test_retrieve_region_errors(sim, tmp_path, capsys, extra, fragment):
+    tifffile.imwrite(tmp_path / "labels.tif", np.ones((96, 96), np.uint8))
+    extra = [str(tmp_path / "labels.tif") if a == "LABELS" else a for a in extra]
+    args = ["retrieve", "--reference", str(sim / "reference.tif"), "--sample", str(sim / "sample.tif"),
+            "--inline", str(sim / "inline.tif"), "--geometry", str(sim / "geometry.json"),
+            "--window-px", "11", "--search-px", "4", "--fusion-material", "POM",
+            "--out", str(tmp_path / "x"), *extra]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert fragment in err and "Traceback" not in err
+    assert not (tmp_path / "x").exists()

@@ -292,3 +292,41 @@ def test_all_frames_into_a_zarr_store_through_the_batch_path(make_napari_viewer,
     np.testing.assert_array_equal(np.asarray(phase.data), cli)
     ret_w.run_button.native.click()  # the same settings again: resumed, nothing recomputed
     assert "0 frames written" in ret_w.status.value and "3 already there" in ret_w.status.value
+
+
+def test_material_regions_painted_in_a_labels_layer_reach_the_fusion(make_napari_viewer,
+                                                                    monkeypatch):
+    """The user paints the tube walls of a spheres acquisition in a Labels layer, picks it as
+    the material regions with 1=PE and the sample material POM, and retrieves: the phase is the
+    API's with the same labels, and the provenance names the layer and the materials. A bad
+    material entry is a notification, not a traceback."""
+    from napari_specktrack.pipeline import Frames, RetrievalParams, retrieve
+
+    monkeypatch.setenv(NOTHREADS_ENV, "1")
+    viewer = make_napari_viewer()
+    acq = simulate("spheres", 128, seed=3)
+    add_acquisition(viewer, acq)
+    *_, ret_w = docked(viewer)
+    labels, materials = acq.material_regions()
+    assert ret_w.fusion_regions.value is None  # none offered until a Labels layer exists
+    painted = viewer.add_labels(labels, name="walls", scale=acq.geometry.layer_scale_um)
+    ret_w.auto_window.value = False
+    ret_w.window_px.value, ret_w.search_px.value = 11, 5
+    ret_w.method.value = METHODS[1]
+    ret_w.fusion_material.value = "POM"
+    ret_w.fusion_regions.value = painted
+    ret_w.region_materials.value = "1=PE"
+    ret_w.run_button.native.click()
+    assert ret_w.runner.last_outcome.ok
+    prov = viewer.layers["phase"].metadata["provenance"]
+    assert prov["params"]["fusion_region_materials"] == {"1": "PE"}
+    assert prov["inputs"]["fusion_regions"] == {"layer": "walls"}
+    params = RetrievalParams.for_inline("measured", window_px=11, search_px=5, fusion_material="POM",
+                                        fusion_region_materials=materials)
+    api = retrieve(Frames(acq.sample, acq.reference, inline=acq.inline), acq.geometry, params,
+                   regions=labels)
+    np.testing.assert_allclose(viewer.layers["phase"].data, api.retrieval.phase_rad, rtol=0, atol=1e-5)
+
+    ret_w.region_materials.value = "PE"
+    ret_w.run_button.native.click()
+    assert "LABEL=MATERIAL" in ret_w.status.value

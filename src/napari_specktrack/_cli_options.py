@@ -18,6 +18,7 @@ from .pipeline.params import (
     TRACKING_ENGINES,
     GeneratorSpec,
     RetrievalParams,
+    parse_region_materials,
 )
 
 
@@ -99,6 +100,13 @@ def add_retrieval_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--fusion-material",
                         help="material of a one-material sample (e.g. POM) for the fusion's "
                              "absorption model (default: a pure phase object)")
+    parser.add_argument("--fusion-regions", type=Path, metavar="LABELS.tif",
+                        help="several materials: a TIFF of integer labels (0 = --fusion-material) "
+                             "painted where another material's edges lie, e.g. a tube's walls; "
+                             "give each label's material with --region-material")
+    parser.add_argument("--region-material", action="append", metavar="LABEL=MATERIAL",
+                        help="material of one label of --fusion-regions, e.g. 1=PE (repeat for "
+                             "more labels)")
     parser.add_argument("--psf-sigma-px", type=float, default=2.0,
                         help="detector PSF σ in detector pixels, for the fusion (default 2.0)")
     add_generator_options(parser)
@@ -116,6 +124,7 @@ def retrieval_params(args: argparse.Namespace) -> RetrievalParams:
                            search_px=args.search_px, integration=args.integration,
                            device=args.device, hot_pixel_threshold=threshold,
                            fuse_inline=args.fuse_inline, fusion_material=args.fusion_material,
+                           fusion_region_materials=parse_region_materials(args.region_material),
                            detector_psf_sigma_px=args.psf_sigma_px,
                            tracking_engine=args.tracking_engine).validate()
 

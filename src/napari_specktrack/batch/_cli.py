@@ -77,7 +77,8 @@ def run(args: argparse.Namespace) -> int:
     plan = plan_batch(args.sample, args.reference, params, _geometry(args), args.out,
                       inline=None if args.inline is None else str(args.inline), dark=args.dark,
                       flat=args.flat, background=args.background, overwrite=args.overwrite,
-                      follow=args.follow, threads=threads)
+                      follow=args.follow, threads=threads,
+                      regions=None if args.fusion_regions is None else str(args.fusion_regions))
     print(f"batch: {len(plan.todo)} of {len(plan.job.sample)} frames to do (window "
           f"{plan.job.params.window_px} px, search ±{plan.job.params.search_px} px)", file=sys.stderr)
     progress, close = progress_bar("batch")

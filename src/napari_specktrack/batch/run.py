@@ -65,7 +65,7 @@ class BatchReport:
 def _inputs(job: BatchJob) -> dict[str, Any]:
     found: dict[str, Any] = {"sample": {"sequence": job.sample.describe()},
                              "reference": file_input(job.reference)}
-    for role in ("dark", "flat", "background"):
+    for role in ("dark", "flat", "background", "regions"):
         if getattr(job, role) is not None:
             found[role] = file_input(getattr(job, role))
     if job.inline is not None:
@@ -83,7 +83,8 @@ def _key(job: BatchJob, inputs: dict[str, Any]) -> dict[str, Any]:
 def plan_batch(sample: str | os.PathLike, reference: str | os.PathLike, params: RetrievalParams,
                geometry: Geometry, out: str | os.PathLike, *, inline: str | None = None,
                dark: str | None = None, flat: str | None = None, background: str | None = None,
-               overwrite: bool = False, follow: bool = False, threads: int = 1) -> BatchPlan:
+               overwrite: bool = False, follow: bool = False, threads: int = 1,
+               regions: str | None = None) -> BatchPlan:
     """Check the run and open (resume) or create its store; nothing is retrieved yet."""
     seq = open_frames(sample, allow_empty=follow)
     inl = None if inline is None else open_frames(inline)
@@ -91,14 +92,14 @@ def plan_batch(sample: str | os.PathLike, reference: str | os.PathLike, params: 
         raise InputError(f"the in-line sequence has {len(inl)} frames but the sample {len(seq)}; "
                          f"give one in-line frame per sample frame")
     job = BatchJob(seq, str(reference), params, geometry.to_dict(), str(out), inline=inl,
-                   dark=dark, flat=flat, background=background, threads=threads)
+                   dark=dark, flat=flat, background=background, threads=threads, regions=regions)
     if len(seq) == 0:
         raise InputError(f"no frames in {sample} yet; start --follow when the first has landed")
     plan = prepared(job)  # validates inputs, loads the weights, suggests the window
     job = replace(job, params=plan.params)
     inputs = _inputs(job)
     key = _key(job, inputs)
-    paths = [p for p in (reference, dark, flat, background) if p is not None]
+    paths = [p for p in (reference, dark, flat, background, regions) if p is not None]
     prov = make_record("batch", job.params.to_dict(), inputs, geometry, frames=len(seq),
                        suggestion=plan.suggestion)
     target = Path(out)

@@ -30,8 +30,9 @@ class BatchJob:
     ----------
     sample, inline
         The sample frames and the measured in-line frames (or None).
-    reference, dark, flat, background
-        Image files (stacks averaged), or None for the optional ones.
+    reference, dark, flat, background, regions
+        Image files (stacks averaged), or None for the optional ones (``regions``: the fusion's
+        material labels, ``params.fusion_region_materials``).
     geometry
         The geometry.json mapping.
     params
@@ -52,10 +53,12 @@ class BatchJob:
     flat: str | None = None
     background: str | None = None
     threads: int = 1
+    regions: str | None = None
 
     @property
     def cache_key(self) -> str:
-        text = json.dumps([self.reference, self.dark, self.flat, self.background, self.geometry,
+        text = json.dumps([self.reference, self.dark, self.flat, self.background, self.regions,
+                           self.geometry,
                            self.params.to_dict(), self.sample.describe()], sort_keys=True, default=str)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
@@ -80,8 +83,9 @@ def prepared(job: BatchJob) -> Any:
 
         torch.set_num_threads(max(1, int(job.threads)))
         background = None if job.background is None else read_tiff(job.background) != 0
+        regions = None if job.regions is None else read_tiff(job.regions)
         plan = prepare(job.frames(), Geometry.from_dict(job.geometry), job.params,
-                       background=background, probe_samples=False)
+                       background=background, probe_samples=False, regions=regions)
         _PLANS.clear()  # one job per worker at a time: free the previous one's generator
         _PLANS[job.cache_key] = plan
     return plan

@@ -96,6 +96,24 @@ class GeneratorSpec:
 InlineSource = Union[None, str, GeneratorSpec]  # None | "measured" | GeneratorSpec
 
 
+def parse_region_materials(specs: str | list[str] | None) -> dict[int, str] | None:
+    """``{label: material}`` of ``LABEL=MATERIAL`` items (``--region-material 1=PE``, or the
+    Retrieval dock's ``1=PE, 2=PMMA``); None when there are none."""
+    if isinstance(specs, str):
+        specs = [s for s in specs.replace(";", ",").split(",") if s.strip()]
+    if not specs:
+        return None
+    out: dict[int, str] = {}
+    for spec in specs:
+        label, sep, material = spec.partition("=")
+        if not sep or not label.strip().isdigit() or not material.strip():
+            raise InputError(f"region materials are LABEL=MATERIAL, e.g. 1=PE; got {spec.strip()!r}")
+        if int(label) in out:
+            raise InputError(f"label {int(label)} is given two materials")
+        out[int(label)] = material.strip()
+    return out
+
+
 @dataclass(frozen=True)
 class RetrievalParams:
     """Everything a retrieval run needs besides the images and the geometry.
@@ -126,7 +144,13 @@ class RetrievalParams:
         docs/fusion.md). False gives the paper's plain method.
     fusion_material
         Material of a one-material sample (a preset name such as ``"POM"``) for the fusion's
-        absorption model (Paganin δ/β from xraydb); None: a pure phase object.
+        absorption model (Paganin δ/β from xraydb); None: a pure phase object. With
+        ``fusion_region_materials``, the main material (label 0).
+    fusion_region_materials
+        A sample of several materials: the material of each non-zero label of the run's
+        ``regions`` image (``{1: "PE"}``: the tube walls around POM spheres), painted where
+        that material's edges lie (:func:`napari_specktrack.retrieval.fusion.fuse_inline`);
+        None: one material everywhere.
     detector_psf_sigma_px
         Gaussian σ of the detector PSF in detector pixels, for the fusion's blur model (the
         simulator's default detector is 2.0).
@@ -145,6 +169,7 @@ class RetrievalParams:
     hot_pixel_threshold: float | None = 10.0
     fuse_inline: bool = True
     fusion_material: str | None = None
+    fusion_region_materials: dict[int, str] | None = None
     detector_psf_sigma_px: float = 2.0
     tracking_engine: str = "auto"
 
@@ -191,6 +216,17 @@ class RetrievalParams:
             from ..physics.materials import optical_constants
 
             optical_constants(self.fusion_material, 15.0)  # an unknown name: MaterialError
+        if self.fusion_region_materials and self.uses_fusion:
+            from ..physics.materials import optical_constants
+
+            if self.fusion_material is None:
+                raise InputError("material regions need the main material: give --fusion-material "
+                                 "(e.g. POM) for label 0 as well")
+            for label, name in self.fusion_region_materials.items():
+                if isinstance(label, bool) or not isinstance(label, int) or label < 1:
+                    raise InputError(f"region labels must be integers ≥ 1 (0 is the main material), "
+                                     f"got {label!r}")
+                optical_constants(name, 15.0)
         return self
 
     @property

@@ -95,6 +95,7 @@ class Plan:
     model: tuple[Any, dict, str] | None = None  #: (module, metadata, device) when generating
     suggestion: dict | None = None
     hot_reference: int = 0
+    regions: np.ndarray | None = None  #: material labels of the fusion (several materials)
 
     def generate(self, indices: Sequence[int], samples: Sequence[np.ndarray],
                  progress: Progress = None, cancel: Cancel = None) -> np.ndarray:
@@ -129,7 +130,8 @@ class Plan:
             generated = p.inline_kind == "generated"
             fused = fuse_inline(arrays["phase_rad"], np.maximum(inline, INLINE_FLOOR), self.geometry,
                                 window_px=p.window_px, detector_psf_sigma_px=p.detector_psf_sigma_px,
-                                material=p.fusion_material,
+                                material=p.fusion_material, regions=self.regions,
+                                region_materials=p.fusion_region_materials,
                                 sample=sample if generated else None,
                                 reference=self.reference if generated else None,
                                 background=self.background, cancel=cancel)
@@ -172,12 +174,13 @@ def _resolve_window(frames: Frames, params: RetrievalParams, first: int
 
 def prepare(frames: Frames, geometry: Geometry, params: RetrievalParams, *,
             background: np.ndarray | None = None, model: Any = None, first: int = 0,
-            probe_samples: bool = True) -> Plan:
+            probe_samples: bool = True, regions: np.ndarray | None = None) -> Plan:
     """Check everything and prepare a run; nothing is computed on the frames yet.
 
     ``model`` is an already loaded ``(module, metadata)`` generator to reuse; ``first`` the
     frame the window suggestion looks at; ``probe_samples=False`` leaves the per-frame checks
-    to the frame loop (``batch`` reports a bad frame by index and goes on).
+    to the frame loop (``batch`` reports a bad frame by index and goes on); ``regions`` is the
+    label image of ``params.fusion_region_materials`` (checked against it here).
     """
     from ..devices import resolve_device
     from ..retrieval.signals import remove_hot_pixels
@@ -195,13 +198,41 @@ def prepare(frames: Frames, geometry: Geometry, params: RetrievalParams, *,
                              f"{frames.shape_yx}")
         if not background.any():
             raise InputError("the background mask is empty; mark some pixels of empty beam")
+    regions = _check_regions(regions, params, frames.shape_yx)
     params, suggestion = _resolve_window(frames, params, first)
     loaded = (_load_model(params.inline, model, frames.shape_yx)
               if params.inline_kind == "generated" else None)
     reference, hot = frames.reference_image(), 0
     if params.hot_pixel_threshold is not None:
         reference, hot = remove_hot_pixels(reference, params.hot_pixel_threshold)
-    return Plan(frames, geometry, params, reference, device, background, loaded, suggestion, hot)
+    return Plan(frames, geometry, params, reference, device, background, loaded, suggestion, hot,
+                regions)
+
+
+def _check_regions(regions: Any, params: RetrievalParams, shape_yx: tuple[int, int]
+                   ) -> np.ndarray | None:
+    """The fusion's material labels, checked against the parameters before any computing."""
+    wanted = params.fusion_region_materials if params.uses_fusion else None
+    if regions is None and not wanted:
+        return None
+    if regions is None:
+        raise InputError("material regions were given materials but no label image; pass "
+                         "--fusion-regions labels.tif (or drop --region-material)")
+    if not wanted:
+        raise InputError("a material-regions image needs the material of each label: "
+                         "--region-material 1=PE (or drop --fusion-regions)")
+    labels = np.asarray(regions)
+    if labels.dtype.kind not in "biu":
+        raise InputError(f"the material-regions image has dtype {labels.dtype}; it must hold "
+                         f"integer labels (0 = the main material)")
+    if labels.shape != tuple(shape_yx):
+        raise InputError(f"the material-regions image {labels.shape} must match the frames "
+                         f"{tuple(shape_yx)}")
+    present = {int(v) for v in np.unique(labels)} - {0}
+    if present != set(wanted):
+        raise InputError(f"the material-regions image holds labels {sorted(present)} but materials "
+                         f"were given for {sorted(wanted)}; give one --region-material per label")
+    return labels
 
 
 @dataclass
@@ -286,15 +317,17 @@ def _frame_loop(plan: Plan, idx: list[int], progress: Progress, cancel: Cancel,
 
 def retrieve(frames: Frames, geometry: Geometry, params: RetrievalParams, *,
              indices: Sequence[int] | None = None, background: np.ndarray | None = None,
-             inputs: Mapping[str, Any] | None = None, progress: Progress = None,
-             cancel: Cancel = None, model: Any = None,
+             regions: np.ndarray | None = None, inputs: Mapping[str, Any] | None = None,
+             progress: Progress = None, cancel: Cancel = None, model: Any = None,
              inline_cache: Mapping[int, np.ndarray] | None = None,
              band_progress: bool = False) -> RunResult:
     """Retrieve phase, transmission, dark-field, displacement and quality (see module docstring).
 
-    ``indices`` picks frames of a stack (default all); ``inputs`` describes where the images
-    came from for the provenance (:func:`~napari_specktrack.provenance.file_input` /
-    ``layer_input`` by role; default: the array shapes). ``inline_cache`` holds in-line images
+    ``indices`` picks frames of a stack (default all); ``background`` is the empty-beam mask,
+    ``regions`` the fusion's material labels (``params.fusion_region_materials``); ``inputs``
+    describes where the images came from for the provenance
+    (:func:`~napari_specktrack.provenance.file_input` / ``layer_input`` by role; default: the
+    array shapes). ``inline_cache`` holds in-line images
     the same generator spec already made, by frame index (the network is not run again for
     them). A single (y, x) sample gives (y, x) arrays, a stack (k, y, x) for the k frames asked.
     ``band_progress`` also reports progress from the start and between the bands of rows a
@@ -305,7 +338,8 @@ def retrieve(frames: Frames, geometry: Geometry, params: RetrievalParams, *,
 
     t0 = time.perf_counter()
     idx = _indices(frames, indices)
-    plan = prepare(frames, geometry, params, background=background, model=model, first=idx[0])
+    plan = prepare(frames, geometry, params, background=background, model=model, first=idx[0],
+                   regions=regions)
     out, generated, warnings, stats = _frame_loop(plan, idx, progress, cancel, inline_cache or {},
                                                   band_progress)
     stacked = frames.is_stack

@@ -41,6 +41,11 @@ def run(args: argparse.Namespace) -> int:
         background = read_tiff(args.background) != 0
         inputs["background"] = file_input(args.background)
         paths.append(args.background)
+    regions = None
+    if args.fusion_regions is not None:
+        regions = read_tiff(args.fusion_regions)
+        inputs["fusion_regions"] = file_input(args.fusion_regions)
+        paths.append(args.fusion_regions)
     geometry = load_geometry(args.geometry, args.sample)
     if args.geometry is not None:
         paths.append(args.geometry)
@@ -48,7 +53,8 @@ def run(args: argparse.Namespace) -> int:
                         known=(*RESULT_FILES, INLINE_FIELD.file))
     progress, close = progress_bar("retrieve", scale=UNITS_PER_FRAME)
     try:
-        result = retrieve(frames, geometry, params, background=background, inputs=inputs,
+        result = retrieve(frames, geometry, params, background=background, regions=regions,
+                          inputs=inputs,
                           progress=progress, band_progress=True)
     finally:
         close()

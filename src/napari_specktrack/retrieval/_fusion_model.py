@@ -20,6 +20,11 @@ flat phase is the transport-of-intensity equation with Paganin's absorption term
 N_F the Fresnel number of one object-plane pixel (a = 0: the pure-phase TIE; physics.md
 "Fusing the in-line image's phase"). This H(f) is the Jacobian of the fusion step.
 
+A sample of several materials (POM spheres in a PE tube) takes a per pixel in the forward model
+— each material's a where its own edges lie, ``FusionModel.absorption_map`` — while H keeps the
+main material's a: a ray through both carries both, so no map is exact, but where a material's
+edges dominate the residual its own a removes most of the absorption the model would misplace.
+
 Spectra are ring averages over logarithmic bands of the 2-D power spectrum on the mirror-
 extended (2ny × 2nx, even) grid, so nothing wraps around at the image border.
 """
@@ -107,18 +112,30 @@ def tie_factor(geometry: Geometry) -> float:
     )
 
 
-def forward_inline(phase_rad: np.ndarray, absorption: float, geometry: Geometry,
+def forward_inline(phase_rad: np.ndarray, absorption: float | np.ndarray, geometry: Geometry,
                    sigma_px: float) -> np.ndarray:
     """In-line image (flat-field units) of ``phase_rad`` by Fresnel propagation (module doc).
 
-    The phase is continued past the border by odd reflection (value and slope continuous) over
-    a margin wider than the blur and the propagation spread, then cropped back.
+    ``absorption`` is a = 2β/δ, one number or one per pixel (a map of the image's shape: a
+    sample of several materials, each where its edges lie); the log-transmission a·φ is then
+    interpolated like the phase. The phase is continued past the border by odd reflection
+    (value and slope continuous) over a margin wider than the blur and the propagation
+    spread, then cropped back.
     """
     s = UPSAMPLE
     pad = int(max(32, math.ceil(4 * sigma_px) + 16))
-    p = np.pad(np.asarray(phase_rad, np.float64), pad, mode="reflect", reflect_type="odd")
-    fine = zoom_cubic(p, s)  # = scipy.ndimage.zoom(p, s, order=3, mode="nearest")
-    wave = np.exp((0.5 * absorption + 1j) * fine).astype(np.complex64)
+
+    def fine_grid(a: np.ndarray) -> np.ndarray:  # = scipy.ndimage.zoom(a, s, order=3, mode="nearest")
+        return zoom_cubic(np.pad(a, pad, mode="reflect", reflect_type="odd"), s)
+
+    phase = np.asarray(phase_rad, np.float64)
+    if np.ndim(absorption) == 0:
+        fine = fine_grid(phase)
+        wave = np.exp((0.5 * float(absorption) + 1j) * fine).astype(np.complex64)
+    else:
+        fine = 1j * fine_grid(phase)
+        fine += 0.5 * fine_grid(np.asarray(absorption, np.float64) * phase)
+        wave = np.exp(fine).astype(np.complex64)
     del fine
     out = prop.propagate(wave, geometry.effective_distance_m, geometry.object_pixel_size_m / s,
                          geometry.wavelength_m, overwrite=True)
@@ -163,10 +180,12 @@ class FusionModel:
     geometry: Geometry
     window_px: int
     sigma_px: float
-    absorption: float  # a = 2β/δ (0: pure phase)
+    absorption: float  # a = 2β/δ (0: pure phase): the Jacobian's, the main material's
     absorption_error: float  # Δa
     flat_field_error: float
     model_error: float
+    #: a per pixel for the forward model (several materials), or None: ``absorption`` everywhere
+    absorption_map: np.ndarray | None = None
 
 
 def weights(R_, T_, I_, f, m: FusionModel, taper_power: float, transmission: float):
@@ -212,7 +231,8 @@ def fuse_frame(phi_t: np.ndarray, inline: np.ndarray, m: FusionModel, background
     a = m.absorption
     taper = border_taper((ny, nx), math.ceil(4.0 * m.sigma_px))
     transmission = float(np.clip(np.mean(inline), 0.05, 1.0)) if a > 0 else 1.0
-    R = inline - forward_inline(phi_t, a, m.geometry, m.sigma_px)
+    R = inline - forward_inline(phi_t, a if m.absorption_map is None else m.absorption_map,
+                                m.geometry, m.sigma_px)
     # taper to the residual's own mean, not to 0: a step between border and interior would
     # otherwise become a low-frequency phase offset along the border
     R = (R - np.sum(taper * R) / np.sum(taper)) * taper

@@ -67,6 +67,27 @@ class Acquisition:
         core[border_px:-border_px, border_px:-border_px] = True
         return core & ring, core & ~ring, core
 
+    def material_regions(self) -> tuple[np.ndarray, dict[int, str]]:
+        """``(labels, {label: material})`` marking each tube's side walls, as a user would paint
+        them for the fusion's several-material absorption (``fuse_inline(regions=…,
+        region_materials=…)``): label 1 … where the ray runs along a tube's wall, ``inner ≤
+        |x − axis| ≤ outer`` (+ 1 px for the pixel-averaged rim), 0 elsewhere (the spheres,
+        the bore, the empty beam: the main material). Labels are uint8, (y, x)."""
+        shape = np.shape(self.reference)[-2:]
+        labels = np.zeros(shape, np.uint8)
+        materials: dict[int, str] = {}
+        x = np.arange(shape[1])
+        for obj in self.phantom.get("objects", []):
+            if obj.get("shape") != "tube" or obj.get("axis", "y") != "y":
+                continue
+            d = np.abs(x - obj["center_x_px"])
+            wall = (d >= obj["inner_radius_px"]) & (d <= obj["outer_radius_px"] + 1.0)
+            if wall.any():
+                k = len(materials) + 1
+                labels[:, wall] = k
+                materials[k] = obj["material"]
+        return labels, materials
+
     def provenance(self, inputs: dict[str, Any] | None = None) -> dict[str, Any]:
         """The provenance record of this acquisition (:mod:`napari_specktrack.provenance`):
         params = phantom, seed, size and the :class:`SimulationConfig`; ``info`` (time taken,

@@ -15,11 +15,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from magicgui.widgets import CheckBox, ComboBox, FileEdit, PushButton, SpinBox
+from magicgui.widgets import CheckBox, ComboBox, FileEdit, LineEdit, PushButton, SpinBox
 from qtpy.QtCore import QTimer
 
 from ..errors import InputError, SpecktrackError
 from ..pipeline import INTEGRATIONS, UNITS_PER_FRAME, RetrievalParams, retrieve
+from ..pipeline.params import parse_region_materials
 from ._base import SCOPES, DockBase
 from ._layers import show_fields
 from ._session import current_assignment, session
@@ -66,7 +67,16 @@ class RetrievalWidget(DockBase):
                     "own phase above it (docs/fusion.md); untick for the paper's plain method"))
         self.fusion_material = self.add_param("fusion_material", ComboBox(
             label="sample material", choices=["pure phase", *FUSION_MATERIALS], value="pure phase",
-            tooltip="one-material sample: the fusion's absorption model (δ/β from xraydb)"))
+            tooltip="one-material sample: the fusion's absorption model (δ/β from xraydb); "
+                    "with material regions, the material of label 0"))
+        self.fusion_regions = self.add_param("fusion_regions", ComboBox(
+            label="material regions", choices=self._labels_layers, nullable=True, value=None,
+            tooltip="several materials: a Labels layer painted where another material's edges "
+                    "lie (e.g. a tube's walls around the spheres); label 0 is the sample "
+                    "material above (docs/fusion.md)"), persist=False)
+        self.region_materials = self.add_param("region_materials", LineEdit(
+            label="region materials", value="1=PE",
+            tooltip="the material of each painted label, e.g. 1=PE, 2=PMMA"))
         self.to_zarr = self.add_param("to_zarr", CheckBox(
             text="write all frames to a zarr store (resumable)", value=False,
             tooltip="the batch path of `specktrack batch`: frames are read from the layers' files "
@@ -86,8 +96,15 @@ class RetrievalWidget(DockBase):
         self._timer.setInterval(200)
         self._timer.timeout.connect(self._preview_tick)
         napari_viewer.dims.events.current_step.connect(self._on_slider)
+        napari_viewer.layers.events.inserted.connect(lambda _e: self.fusion_regions.reset_choices())
+        napari_viewer.layers.events.removed.connect(lambda _e: self.fusion_regions.reset_choices())
 
     # --- parameters ----------------------------------------------------------------------------
+    def _labels_layers(self, _widget: Any = None) -> list[tuple[str, Any]]:
+        from napari.layers import Labels
+
+        return [(layer.name, layer) for layer in self.viewer.layers if isinstance(layer, Labels)]
+
     def _on_auto(self, auto: bool) -> None:
         self.window_px.enabled = self.search_px.enabled = not auto
 
@@ -99,10 +116,24 @@ class RetrievalWidget(DockBase):
         window = None if auto else int(self.window_px.value)
         search = None if auto else int(self.search_px.value)
         material = None if self.fusion_material.value == "pure phase" else self.fusion_material.value
+        regions = (parse_region_materials(self.region_materials.value)
+                   if self.fusion_regions.value is not None else None)
         return RetrievalParams.for_inline(inline, window_px=window, search_px=search,
                                           integration=self.integration.value,
                                           device=self.device.value, fuse_inline=bool(self.fuse.value),
-                                          fusion_material=material).validate()
+                                          fusion_material=material,
+                                          fusion_region_materials=regions).validate()
+
+    def _regions(self, params: RetrievalParams) -> tuple[Any, dict[str, Any]]:
+        """(the material-regions label image, its provenance input) when the run uses them."""
+        from ..provenance import layer_input
+
+        layer = self.fusion_regions.value
+        if layer is None or not params.fusion_region_materials:
+            return None, {}
+        import numpy as np
+
+        return np.asarray(layer.data), {"fusion_regions": layer_input(layer.name)}
 
     def suggest(self, _value: Any = None) -> bool:
         """Estimate window and search range from the speckle (worker), then fill the fields."""
@@ -138,19 +169,24 @@ class RetrievalWidget(DockBase):
                                  "layer; assign one in the Acquisition widget, or choose the "
                                  "generated in-line image.")
             indices = self.frame_indices(a.n_frames, a.current_frame(viewer))
+            regions, regions_input = self._regions(params)
             if self.to_zarr.value:
+                if regions is not None:
+                    raise InputError("material regions are not passed to the zarr store path yet; "
+                                     "save the Labels layer as a TIFF and run `specktrack batch "
+                                     "--fusion-regions labels.tif --region-material 1=PE`")
                 return self._run_to_store(a, params)
         except SpecktrackError as exc:
             return self.fail(exc)
         measured = params.inline_kind == "measured"
-        frames, inputs = a.frames(inline=measured), a.inputs(inline=measured)
+        frames, inputs = a.frames(inline=measured), {**a.inputs(inline=measured), **regions_input}
         cache = (session(viewer).generated_cache(params.inline, indices)
                  if params.inline_kind == "generated" else {})
         geometry, translate = a.geometry, tuple(a.sample.translate)
 
         def job(progress: Any, cancel: Any) -> Any:
             return retrieve(frames, geometry, params, indices=indices, inputs=inputs,
-                            progress=progress, cancel=cancel, inline_cache=cache)
+                            regions=regions, progress=progress, cancel=cancel, inline_cache=cache)
 
         def show(result: Any) -> None:
             from ..pipeline import OUTPUT_FIELDS
