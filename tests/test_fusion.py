@@ -260,7 +260,8 @@ def test_the_learned_pipeline_fused_meets_the_ring_goal(phantom, material, max_i
     image, double exposure, the in-line phase fused in with the sample's low frequencies — on a
     seed never used in development (612, 256²), against issue 14's goals: edge-ring error at
     most half the conventional method's, interior ≤ 3 % of the peak. Measured: spheres ring
-    25.0 → 5.8 % (4.3×), interior 2.1 %; foam 52.2 → 7.4 % (7.1×), interior 5.3 %."""
+    25.0 → 5.6 % (4.5×), interior 2.1 %; foam 52.2 → 7.6 % (6.8×), interior 5.7 % (the
+    2026-12-07 default: 5.8 %, 4.3×, 2.1 %; 7.4 %, 7.1×, 5.3 %)."""
     from napari_specktrack.learn.inference import generate_inline
     from napari_specktrack.retrieval import conventional
 
