@@ -118,10 +118,10 @@ def test_retrieve_fuses_several_materials_from_a_label_image(sim, tmp_path, caps
 @pytest.mark.parametrize(
     "extra, fragment",
     [
-        (["--region-material", "1=PE"], "no label image"),
-        (["--fusion-regions", "LABELS"], "needs the material of each label"),
+        (["--region-material", "1=PE"], "give both a material-regions label image"),
+        (["--fusion-regions", "LABELS"], "--region-material 1=PE"),
         (["--fusion-regions", "LABELS", "--region-material", "PE"], "LABEL=MATERIAL"),
-        (["--fusion-regions", "LABELS", "--region-material", "2=PE"], "holds labels [1]"),
+        (["--fusion-regions", "LABELS", "--region-material", "2=PE"], "label(s) [1] of the"),
         (["--fusion-regions", "LABELS", "--region-material", "1=kryptonite"], "unknown material"),
     ],
 )

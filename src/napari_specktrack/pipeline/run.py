@@ -211,28 +211,13 @@ def prepare(frames: Frames, geometry: Geometry, params: RetrievalParams, *,
 
 def _check_regions(regions: Any, params: RetrievalParams, shape_yx: tuple[int, int]
                    ) -> np.ndarray | None:
-    """The fusion's material labels, checked against the parameters before any computing."""
+    """The fusion's material labels, checked against the parameters before any computing
+    (:func:`~napari_specktrack.retrieval.fusion.check_regions`, the fusion's own check)."""
+    from ..retrieval.fusion import check_regions
+
     wanted = params.fusion_region_materials if params.uses_fusion else None
-    if regions is None and not wanted:
-        return None
-    if regions is None:
-        raise InputError("material regions were given materials but no label image; pass "
-                         "--fusion-regions labels.tif (or drop --region-material)")
-    if not wanted:
-        raise InputError("a material-regions image needs the material of each label: "
-                         "--region-material 1=PE (or drop --fusion-regions)")
-    labels = np.asarray(regions)
-    if labels.dtype.kind not in "biu":
-        raise InputError(f"the material-regions image has dtype {labels.dtype}; it must hold "
-                         f"integer labels (0 = the main material)")
-    if labels.shape != tuple(shape_yx):
-        raise InputError(f"the material-regions image {labels.shape} must match the frames "
-                         f"{tuple(shape_yx)}")
-    present = {int(v) for v in np.unique(labels)} - {0}
-    if present != set(wanted):
-        raise InputError(f"the material-regions image holds labels {sorted(present)} but materials "
-                         f"were given for {sorted(wanted)}; give one --region-material per label")
-    return labels
+    checked = check_regions(regions, wanted, shape_yx)
+    return None if checked is None else checked[0]
 
 
 @dataclass

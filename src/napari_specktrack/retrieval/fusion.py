@@ -299,39 +299,51 @@ def _info(first_frame, delta_beta, m: fm.FusionModel, params: dict) -> FusionInf
     )
 
 
-def _region_absorption(regions, region_materials, main_delta_beta, geometry: Geometry, shape
-                       ) -> tuple[np.ndarray | None, dict[str, Any]]:
-    """(a = 2β/δ per pixel, provenance) of a labelled several-material sample; (None, {}) without."""
+def check_regions(regions, region_materials, shape) -> tuple[np.ndarray, dict[int, Any]] | None:
+    """The labels and ``{label: material}`` of a several-material fusion, checked against each
+    other and the image ``shape`` (y, x); None when neither is given. The one check behind
+    :func:`fuse_inline` and the pipeline, which calls it before any tracking."""
     if regions is None and not region_materials:
-        return None, {}
+        return None
     if regions is None or not region_materials:
-        raise InputError("give both regions (a label image) and region_materials (the material of "
-                         "each label, e.g. {1: 'PE'}), or neither")
-    if main_delta_beta is None:
-        raise InputError("material regions need the main material (material='POM' or delta_beta=…; "
-                         "--fusion-material): it holds label 0 and sets the fused low frequencies")
+        raise InputError("give both a material-regions label image (regions=, --fusion-regions "
+                         "L.tif) and the material of each label (region_materials=, "
+                         "--region-material 1=PE), or neither")
     lab = np.asarray(regions)
     if lab.dtype.kind not in "biu":
-        raise InputError(f"regions must be an integer label image (0 = the main material), got dtype "
-                         f"{lab.dtype}; save the labels as integers")
+        raise InputError(f"the material-regions image has dtype {lab.dtype}; it must hold integer "
+                         f"labels (0 = the main material)")
     if lab.shape != tuple(shape):
-        raise InputError(f"regions {lab.shape} must match the image {tuple(shape)}; paint the labels "
-                         f"on the retrieved frames")
+        raise InputError(f"the material-regions image {lab.shape} must match the image "
+                         f"{tuple(shape)}; paint the labels on the retrieved frames")
     try:
         wanted = {int(k): v for k, v in dict(region_materials).items()}
     except (TypeError, ValueError):
-        raise InputError(f"region_materials must map integer labels to materials, e.g. {{1: 'PE'}}, "
+        raise InputError(f"region materials must map integer labels to materials, e.g. {{1: 'PE'}}, "
                          f"got {region_materials!r}") from None
     if any(k < 1 for k in wanted):
         raise InputError("region labels must be ≥ 1 (label 0 is the main material)")
     present = {int(v) for v in np.unique(lab)} - {0}
     if present - set(wanted):
         missing = sorted(present - set(wanted))
-        raise InputError(f"label(s) {missing} of the regions image have no material; give one each "
-                         f"(e.g. {missing[0]}=PE) or erase them")
+        raise InputError(f"label(s) {missing} of the material-regions image have no material; give "
+                         f"one each (e.g. {missing[0]}=PE) or erase them")
     if set(wanted) - present:
-        raise InputError(f"label(s) {sorted(set(wanted) - present)} have no pixels in the regions "
-                         f"image; paint them or drop their material")
+        raise InputError(f"label(s) {sorted(set(wanted) - present)} have no pixels in the "
+                         f"material-regions image; paint them or drop their material")
+    return lab, wanted
+
+
+def _region_absorption(regions, region_materials, main_delta_beta, geometry: Geometry, shape
+                       ) -> tuple[np.ndarray | None, dict[str, Any]]:
+    """(a = 2β/δ per pixel, provenance) of a labelled several-material sample; (None, {}) without."""
+    checked = check_regions(regions, region_materials, shape)
+    if checked is None:
+        return None, {}
+    lab, wanted = checked
+    if main_delta_beta is None:
+        raise InputError("material regions need the main material (material='POM' or delta_beta=…; "
+                         "--fusion-material): it holds label 0 and sets the fused low frequencies")
     a_map = np.full(lab.shape, 2.0 / main_delta_beta)
     info_materials, info_pixels = {}, {}
     for k, spec in sorted(wanted.items()):
