@@ -8,7 +8,9 @@ in a worker, for the frame under the slider (a preview that can follow the slide
 or all frames. Window and search range are in detector pixels; with *suggest … at each run*
 the run suggests them from the speckle (recorded), *Suggest … now* fills them in. Double
 exposure fuses the in-line image's own phase by default (beyond the paper, docs/fusion.md);
-untick it for the paper's plain method.
+untick it for the paper's plain method. A sample of several materials: paint a Labels layer
+where another material's edges lie (a tube's walls), choose it as *material regions* and name
+each label's material (``1=PE``); the sample material is label 0's.
 """
 
 from __future__ import annotations
