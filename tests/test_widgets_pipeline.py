@@ -330,3 +330,16 @@ def test_material_regions_painted_in_a_labels_layer_reach_the_fusion(make_napari
     ret_w.region_materials.value = "PE"
     ret_w.run_button.native.click()
     assert "LABEL=MATERIAL" in ret_w.status.value
+
+    ret_w.paint_button.native.click()  # a fresh layer to paint, on the frames' grid, chosen
+    fresh = viewer.layers["material regions"]
+    assert fresh.data.shape == labels.shape and not fresh.data.any()
+    np.testing.assert_allclose(fresh.scale, viewer.layers["reference"].scale)
+    assert ret_w.fusion_regions.value is fresh and fresh.mode == "paint" and fresh.selected_label == 1
+
+
+def test_a_regions_layer_needs_assigned_frames(make_napari_viewer):
+    viewer = make_napari_viewer()
+    ret_w = RetrievalWidget(viewer)
+    ret_w.paint_button.native.click()
+    assert len(viewer.layers) == 0 and ret_w.status.value  # a notification, no layer

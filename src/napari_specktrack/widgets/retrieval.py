@@ -33,6 +33,8 @@ METHODS = (
     "double-exposure (measured in-line)",
     "double-exposure (generated in-line)",
 )
+#: name of the Labels layer the dock adds for painting material regions
+REGIONS_LAYER_NAME = "material regions"
 #: the sample materials the fusion's absorption model offers (physics.materials presets)
 FUSION_MATERIALS = ("POM", "PE", "PMMA", "PU", "water", "cellulose")
 
@@ -79,6 +81,11 @@ class RetrievalWidget(DockBase):
         self.region_materials = self.add_param("region_materials", LineEdit(
             label="region materials", value="1=PE",
             tooltip="the material of each painted label, e.g. 1=PE, 2=PMMA"))
+        self.paint_button = PushButton(text="New material-regions layer to paint")
+        self.paint_button.tooltip = ("adds an empty Labels layer over the frames, chosen as the "
+                                     "material regions, with the brush on label 1")
+        self.append(self.paint_button)
+        self.paint_button.changed.connect(self.new_regions_layer)
         self.to_zarr = self.add_param("to_zarr", CheckBox(
             text="write all frames to a zarr store (resumable)", value=False,
             tooltip="the batch path of `specktrack batch`: frames are read from the layers' files "
@@ -136,6 +143,30 @@ class RetrievalWidget(DockBase):
         import numpy as np
 
         return np.asarray(layer.data), {"fusion_regions": layer_input(layer.name)}
+
+    def new_regions_layer(self, _value: Any = None) -> Any:
+        """An empty Labels layer on the assigned frames' grid, chosen as the material regions,
+        in paint mode on label 1 (main thread; None with a notification without frames)."""
+        import numpy as np
+
+        try:
+            a = current_assignment(self.viewer)
+        except SpecktrackError as exc:
+            self.fail(exc)
+            return None
+        ref = a.reference
+        ny, nx = ref.data.shape[-2:]
+        layer = self.viewer.add_labels(np.zeros((ny, nx), np.uint8), name=REGIONS_LAYER_NAME,
+                                       scale=tuple(ref.scale[-2:]),
+                                       translate=tuple(ref.translate[-2:]))
+        self.fusion_regions.reset_choices()
+        self.fusion_regions.value = layer
+        layer.selected_label = 1
+        layer.brush_size = 5
+        layer.mode = "paint"
+        self.status.value = ("paint label 1 where the second material's edges lie (e.g. a tube's "
+                             "walls), name its material above, then Retrieve")
+        return layer
 
     def suggest(self, _value: Any = None) -> bool:
         """Estimate window and search range from the speckle (worker), then fill the fields."""
