@@ -212,22 +212,25 @@ class RetrievalParams:
         psf = self.detector_psf_sigma_px
         if isinstance(psf, bool) or not isinstance(psf, (int, float)) or not 0 <= psf <= 50:
             raise InputError(f"detector_psf_sigma_px must be between 0 and 50 px, got {psf!r}")
-        if self.fusion_material is not None and self.uses_fusion:
-            from ..physics.materials import optical_constants
-
-            optical_constants(self.fusion_material, 15.0)  # an unknown name: MaterialError
-        if self.fusion_region_materials and self.uses_fusion:
-            from ..physics.materials import optical_constants
-
-            if self.fusion_material is None:
-                raise InputError("material regions need the main material: give --fusion-material "
-                                 "(e.g. POM) for label 0 as well")
-            for label, name in self.fusion_region_materials.items():
-                if isinstance(label, bool) or not isinstance(label, int) or label < 1:
-                    raise InputError(f"region labels must be integers ≥ 1 (0 is the main material), "
-                                     f"got {label!r}")
-                optical_constants(name, 15.0)
+        if self.uses_fusion:
+            self._validate_materials()
         return self
+
+    def _validate_materials(self) -> None:
+        """The fusion's material names (an unknown one: MaterialError) and region labels."""
+        from ..physics.materials import optical_constants
+
+        regions = self.fusion_region_materials or {}
+        if regions and self.fusion_material is None:
+            raise InputError("material regions need the main material: give --fusion-material "
+                             "(e.g. POM) for label 0 as well")
+        for label in regions:
+            if isinstance(label, bool) or not isinstance(label, int) or label < 1:
+                raise InputError(f"region labels must be integers ≥ 1 (0 is the main material), "
+                                 f"got {label!r}")
+        for name in (self.fusion_material, *regions.values()):
+            if name is not None:
+                optical_constants(name, 15.0)
 
     @property
     def uses_fusion(self) -> bool:

@@ -129,14 +129,11 @@ def forward_inline(phase_rad: np.ndarray, absorption: float | np.ndarray, geomet
         return zoom_cubic(np.pad(a, pad, mode="reflect", reflect_type="odd"), s)
 
     phase = np.asarray(phase_rad, np.float64)
-    if np.ndim(absorption) == 0:
-        fine = fine_grid(phase)
-        wave = np.exp((0.5 * float(absorption) + 1j) * fine).astype(np.complex64)
-    else:
-        fine = 1j * fine_grid(phase)
-        fine += 0.5 * fine_grid(np.asarray(absorption, np.float64) * phase)
-        wave = np.exp(fine).astype(np.complex64)
-    del fine
+    fine = fine_grid(phase)
+    log_amplitude = (0.5 * float(absorption) * fine if np.ndim(absorption) == 0  # a·φ is linear
+                     else 0.5 * fine_grid(np.asarray(absorption, np.float64) * phase))
+    wave = np.exp(log_amplitude + 1j * fine).astype(np.complex64)
+    del fine, log_amplitude
     out = prop.propagate(wave, geometry.effective_distance_m, geometry.object_pixel_size_m / s,
                          geometry.wavelength_m, overwrite=True)
     inten = prop.bin_image((out.real**2 + out.imag**2).astype(np.float64), s)
